@@ -1,0 +1,141 @@
+"""The ``voxsift`` command.
+
+Arguments after a bare ``--`` are Beam pipeline options and reach Beam unchanged, e.g.
+``voxsift run cfg.yaml -- --direct_num_workers=2 --direct_running_mode=multi_processing``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from voxsift import shardio
+from voxsift.config import ConfigError, load_config
+from voxsift.pipelines import run
+from voxsift.pipelines.stage import AccountingError
+from voxsift.summary import describe_stage, render
+
+_BEAM_HELP = (
+    "Beam pipeline options go after a bare '--' and are passed through unchanged, e.g. "
+    "'-- --direct_num_workers=2 --direct_running_mode=multi_processing' or "
+    "'-- --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp'."
+)
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="run config (YAML); see README 'Configuration'")
+    parser.add_argument("--out", help="output folder or URI; overrides 'output' in the config")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip stages whose _SUCCESS marker matches the current config and inputs",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voxsift",
+        description="Curate, select and shard speech fine-tuning data with Apache Beam.",
+        epilog=_BEAM_HELP,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress too")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    synth = commands.add_parser("synth", help="write a synthetic demo corpus (espeak-ng)")
+    synth.add_argument("out", help="folder for pool.jsonl, target.jsonl and audio/")
+    synth.add_argument("--utterances", type=int, default=200, help="pool size (default 200)")
+    synth.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default 0)")
+    synth.add_argument(
+        "--labeled-fraction", type=float, default=0.5,
+        help="share of pool lines that carry 'text' (default 0.5)",
+    )  # fmt: skip
+    synth.add_argument(
+        "--target-condition", default="telephone",
+        help="acoustic condition of the target set (default telephone)",
+    )  # fmt: skip
+    synth.add_argument(
+        "--target-utterances", type=int, default=40, help="target set size (default 40)"
+    )
+
+    run_parser = commands.add_parser("run", help="curate → select → shard", description=_BEAM_HELP)
+    _add_config_arguments(run_parser)
+    for name, about in (
+        ("curate", "decode, segment and clean inputs into segments/*.parquet"),
+        ("select", "filter, rank and budget segments into selection/*.parquet"),
+        ("shard", "write the selected segments as WebDataset shards"),
+    ):
+        _add_config_arguments(commands.add_parser(name, help=about, description=_BEAM_HELP))
+
+    verify = commands.add_parser("verify", help="check a shard folder: sha256, counts, decoding")
+    verify.add_argument("shards", help="folder holding index.json and the .tar shards")
+    return parser
+
+
+def _split_beam_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    argv = list(argv)
+    if "--" in argv:
+        at = argv.index("--")
+        return argv[:at], argv[at + 1 :]
+    return argv, []
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from voxsift.synth import synthesize
+
+    summary = synthesize(
+        args.out,
+        utterances=args.utterances,
+        seed=args.seed,
+        labeled_fraction=args.labeled_fraction,
+        target_condition=args.target_condition,
+        target_utterances=args.target_utterances,
+    )
+    pool, target = summary["pool"], summary["target"]
+    print(f"pool:   {pool['manifest']}  {pool['utterances']} utterances, {pool['seconds']:.0f} s")
+    print(f"target: {target['manifest']}  {target['utterances']} utterances")
+    return 0
+
+
+def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    config = load_config(args.config, args.out)
+    if args.command == "run":
+        print(render(run.run_all(config, beam_args, args.resume)))
+        return 0
+    result = run.run_one(args.command, config, beam_args, args.resume)
+    print(f"{args.command}: {describe_stage(args.command, result.counts)}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    problems = shardio.verify(args.shards)
+    for problem in problems:
+        print(problem)
+    print(f"{args.shards}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+    return 1 if problems else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    own, beam_args = _split_beam_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(own)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "synth":
+            return _synth(args)
+        if args.command == "verify":
+            return _verify(args)
+        return _run(args, beam_args)
+    except (ConfigError, ValueError) as error:
+        print(f"voxsift: {error}", file=sys.stderr)
+        return 2
+    except (AccountingError, RuntimeError) as error:
+        print(f"voxsift: {args.command} failed: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Beam stages: curate → select → shard, and the run that chains them."""

@@ -1,0 +1,198 @@
+"""The curate stage: inputs → segments/*.parquet and rejects/*.parquet.
+
+Expand manifests and globs into one item per file, spread them over workers, decode and segment
+each file, run the configured per-segment steps, and write Parquet. Every input ends either as
+segments or as a reject row; the counts are checked after the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from voxsift import audio, io
+from voxsift.config import LoudnessSettings, RunConfig, SegmentSettings
+from voxsift.errors import InputError
+from voxsift.schema import (
+    REJECT_SCHEMA,
+    SAMPLE_RATE,
+    SEGMENT_SCHEMA,
+    Reject,
+    Segment,
+    segment_key,
+)
+from voxsift.transforms.ingest import REJECTS, STAGE, ExpandInputs, InputItem, read_sidecar
+from voxsift.transforms.segment import VadSegmenter, plan_segments, speech_ratio
+
+_NAMESPACE = f"voxsift.{STAGE}"
+_ROWS_PER_BATCH = 64
+"""Rows buffered per Arrow batch: segments carry audio, so keep write batches small."""
+
+
+class SegmentFiles(beam.DoFn):
+    """InputItem → loudness-normalized Segments, or one reject row saying why the file failed."""
+
+    def __init__(self, segment: SegmentSettings, loudness: LoudnessSettings):
+        self._settings = segment
+        self._loudness = loudness
+        self._segmented = Metrics.counter(_NAMESPACE, "inputs_segmented")
+        self._made = Metrics.counter(_NAMESPACE, "segments_made")
+        self._too_short = Metrics.counter(_NAMESPACE, "segments_too_short")
+        self._vad: VadSegmenter | None = None
+
+    def setup(self) -> None:
+        import torch
+
+        torch.set_num_threads(1)
+        self._vad = VadSegmenter(self._settings)
+
+    def process(self, item: InputItem) -> Iterator[Any]:
+        try:
+            segments = list(self._segment(item))
+        except InputError as error:
+            yield beam.pvalue.TaggedOutput(
+                REJECTS, Reject(STAGE, item.role, item.source, error.reason, str(error))
+            )
+            return
+        self._segmented.inc()
+        self._made.inc(len(segments))
+        yield from segments
+
+    def _segment(self, item: InputItem) -> Iterator[Segment]:
+        text = _transcript(item)
+        samples, _ = audio.load_mono_16k(_read_source(item.source))
+        regions = self._vad.regions(samples)
+        if not regions:
+            raise InputError("no_speech", "silero-vad found no speech in the file")
+        plan = plan_segments(regions, text is not None, self._settings)
+        self._too_short.inc(plan.dropped_short)
+        if not plan.spans:
+            raise InputError(
+                "too_short", f"no speech span reaches min_seconds={self._settings.min_seconds}"
+            )
+        status = "reference" if plan.keeps_text else ("dropped_split" if text else "none")
+        for start, end in plan.spans:
+            piece = samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+            yield self._make_segment(item, piece, (start, end), regions, text, status)
+
+    def _make_segment(self, item, piece, span, regions, text, status) -> Segment:
+        start, end = round(span[0], 3), round(span[1], 3)
+        lufs, gain = audio.loudness_lufs(piece), 0.0
+        if self._loudness.enabled:
+            piece, lufs, gain = audio.normalize_loudness(
+                piece, self._loudness.target_lufs, self._loudness.max_gain_db
+            )
+        return Segment(
+            key=segment_key(item.source, start, end),
+            role=item.role,
+            source=item.source,
+            start=start,
+            end=end,
+            audio=piece,
+            text=text if status == "reference" else None,
+            text_status=status,
+            language=item.language,
+            speaker=item.speaker,
+            metadata=item.metadata,
+        ).with_fields(
+            loudness_lufs=lufs if lufs > -200 else None,
+            gain_db=gain,
+            speech_ratio=speech_ratio(regions, span),
+        )
+
+
+def _read_source(source: str) -> bytes:
+    if not io.exists(source):
+        raise InputError("missing_file", f"no such file: {source}")
+    try:
+        return io.read_bytes(source)
+    except OSError as error:
+        raise InputError("unreadable", f"cannot read the file: {error}") from error
+
+
+def _transcript(item: InputItem) -> str | None:
+    """The manifest's text or the sidecar's, stripped; blank counts as none."""
+    text = item.text
+    if item.look_for_sidecar:
+        try:
+            text = read_sidecar(item.source)
+        except UnicodeDecodeError as error:
+            raise InputError("transcript_not_utf8", f"sidecar transcript: {error}") from None
+    return text.strip() or None if text is not None else None
+
+
+def encode_segment(segment: Segment) -> dict[str, Any]:
+    return segment.to_row(audio.encode_flac(segment.audio))
+
+
+def build(pipeline: beam.Pipeline, config: RunConfig, steps: list[tuple[str, Any]]) -> None:
+    """Add the curate stage to ``pipeline``; ``steps`` are (name, PTransform) segment steps."""
+    specs = [("pool", spec) for spec in config.input] + [("target", s) for s in config.target]
+    expanded = (
+        pipeline
+        | "Inputs" >> beam.Create(specs)
+        | "Expand" >> beam.ParDo(ExpandInputs()).with_outputs(REJECTS, main="items")
+    )
+    segmented = (
+        expanded.items
+        | "Spread" >> beam.Reshuffle()
+        | "Segment"
+        >> beam.ParDo(SegmentFiles(config.segment, config.loudness)).with_outputs(
+            REJECTS, main="segments"
+        )
+    )
+    segments, rejects = segmented.segments, [expanded[REJECTS], segmented[REJECTS]]
+    for name, step in steps:
+        outputs = segments | name >> step
+        segments = outputs["segments"]
+        rejects.append(outputs["rejects"])
+    _ = (
+        segments
+        | "EncodeSegments" >> beam.Map(encode_segment)
+        | "WriteSegments" >> _parquet(io.join(config.output, "segments", "part"), SEGMENT_SCHEMA)
+    )
+    _ = (
+        rejects
+        | "AllRejects" >> beam.Flatten()
+        | "RejectRows" >> beam.Map(Reject.to_row)
+        | "WriteRejects" >> _parquet(io.join(config.output, "rejects", "part"), REJECT_SCHEMA)
+    )
+
+
+def _parquet(prefix: str, schema) -> beam.PTransform:
+    return beam.io.WriteToParquet(
+        prefix, schema, record_batch_size=_ROWS_PER_BATCH, file_name_suffix=".parquet"
+    )
+
+
+def count(output: str, counters: dict[str, int]) -> dict[str, Any]:
+    """Stage counts from the written files and the Beam counters; they must add up."""
+    segments = io.read_parquet(io.join(output, "segments", "*.parquet"), ["role", "duration"])
+    rejects = io.read_parquet(io.join(output, "rejects", "*.parquet"), ["key", "reason"])
+    whole_file = rejects.filter(rejects["key"].is_null())
+    reasons = rejects["reason"].to_pylist()
+    return {
+        "inputs": counters.get("inputs", 0),
+        "inputs_kept": counters.get("inputs_segmented", 0),
+        "inputs_rejected": whole_file.num_rows,
+        "segments_made": counters.get("segments_made", 0),
+        "segments_kept": segments.num_rows,
+        "segments_rejected": rejects.num_rows - whole_file.num_rows,
+        "segments_too_short": counters.get("segments_too_short", 0),
+        "seconds_kept": round(sum(segments["duration"].to_pylist()), 3),
+        "target_segments": segments["role"].to_pylist().count("target"),
+        "rejected_by_reason": {r: reasons.count(r) for r in sorted(set(reasons))},
+    }
+
+
+def check(counts: dict[str, Any]) -> list[str]:
+    """Identities that must hold; each broken one is a message."""
+    problems = []
+    if counts["inputs"] != counts["inputs_kept"] + counts["inputs_rejected"]:
+        problems.append("curate: inputs != inputs_kept + inputs_rejected")
+    if counts["segments_made"] != counts["segments_kept"] + counts["segments_rejected"]:
+        problems.append("curate: segments_made != segments_kept + segments_rejected")
+    return problems

@@ -1,0 +1,133 @@
+"""Chain the stages, record the run in ``run.json`` and print a readable summary.
+
+Each stage is fingerprinted by its own config section and the fingerprint of the stage before it
+(curate: by the input listing), so ``--resume`` reruns exactly the stages whose inputs changed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from voxsift import io
+from voxsift.config import RunConfig
+from voxsift.pipelines import curate, select, shard
+from voxsift.pipelines.stage import (
+    AccountingError,
+    StageResult,
+    fingerprint,
+    read_marker,
+    run_stage,
+)
+
+log = logging.getLogger(__name__)
+STAGES = ("curate", "select", "shard")
+_PACKAGES = ("voxsift", "apache-beam", "torch", "torchaudio", "pyarrow", "webdataset",
+             "faiss-cpu", "soundfile", "silero-vad", "numpy")  # fmt: skip
+
+
+def config_hash(config: RunConfig) -> str:
+    """What made the data, for provenance; the output folder is not part of it."""
+    return fingerprint(config.model_dump(mode="json", exclude={"output"}))
+
+
+def _input_listing(config: RunConfig) -> list[Any]:
+    return [io.match(spec) for spec in (*config.input, *config.target)]
+
+
+def stage_fingerprints(config: RunConfig) -> dict[str, str]:
+    sections = config.model_dump(mode="json")
+    curate_print = fingerprint(
+        "curate",
+        {k: sections[k] for k in ("input", "target", "segment", "loudness")},
+        _input_listing(config),
+    )
+    select_print = fingerprint("select", curate_print, sections["select"])
+    return {
+        "curate": curate_print,
+        "select": select_print,
+        "shard": fingerprint("shard", select_print, sections["shard"]),
+    }
+
+
+def _stage_spec(name: str, config: RunConfig) -> tuple[list[str], Callable, Callable, Callable]:
+    out = config.output
+    if name == "curate":
+        return (
+            [io.join(out, "segments"), io.join(out, "rejects")],
+            lambda p: curate.build(p, config, []),
+            lambda c: curate.count(out, c),
+            curate.check,
+        )
+    if name == "select":
+        return (
+            [io.join(out, "selection")],
+            lambda p: select.build(p, config),
+            lambda c: select.count(out, c),
+            select.check,
+        )
+    return (
+        [io.join(out, "shards")],
+        lambda p: shard.build(p, config, config_hash(config)),
+        lambda c: shard.count(out, c),
+        shard.check,
+    )
+
+
+def run_one(name: str, config: RunConfig, beam_args: list[str], resume: bool) -> StageResult:
+    """Run one stage; the stages before it must have finished."""
+    position = STAGES.index(name)
+    if position:
+        before = _stage_spec(STAGES[position - 1], config)[0][0]
+        if read_marker(before) is None:
+            raise RuntimeError(f"{name} needs a finished {STAGES[position - 1]} stage in {before}")
+    folders, build, count, check = _stage_spec(name, config)
+    print(f"voxsift: {name} …", file=sys.stderr, flush=True)
+    prints = stage_fingerprints(config)
+    return run_stage(name, folders, prints[name], build, count, check, beam_args, resume)
+
+
+def cross_checks(results: dict[str, StageResult]) -> list[str]:
+    """Counts that must agree between stages: nothing lost or duplicated on the way."""
+    curated, selected, sharded = (results[name].counts for name in STAGES)
+    problems = []
+    if selected["rows"] != curated["segments_kept"]:
+        problems.append("select rows != curate segments_kept")
+    if sharded["samples_written"] != selected["selected"]:
+        problems.append("shard samples_written != select selected")
+    return problems
+
+
+def run_all(config: RunConfig, beam_args: list[str], resume: bool) -> dict[str, Any]:
+    """curate → select → shard, then run.json; returns the run record."""
+    io.make_dirs(config.output)
+    results = {name: run_one(name, config, beam_args, resume) for name in STAGES}
+    problems = cross_checks(results)
+    if problems:
+        raise AccountingError("; ".join(problems))
+    record = {
+        "config": config.model_dump(mode="json"),
+        "config_hash": config_hash(config),
+        "beam_args": beam_args,
+        "versions": _versions(),
+        "stages": {
+            name: {"counts": r.counts, "seconds": r.seconds, "skipped": r.skipped}
+            for name, r in results.items()
+        },
+    }
+    io.write_json_atomic(io.join(config.output, "run.json"), record)
+    return record
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for package in _PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    versions["python"] = sys.version.split()[0]
+    return versions

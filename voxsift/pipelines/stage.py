@@ -1,0 +1,96 @@
+"""Running one stage as a Beam pipeline: clean start, counters, the ``_SUCCESS`` marker, resume.
+
+A stage owns one folder under the run output. It starts by removing that folder (stale files of
+an earlier, interrupted attempt must never mix with new ones), runs its pipeline, counts, checks
+that the counts add up, and writes ``_SUCCESS`` last. The marker holds a fingerprint of the config
+and inputs the stage ran on; ``--resume`` skips a stage only when the marker's fingerprint matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from voxsift import io
+
+log = logging.getLogger(__name__)
+MARKER = "_SUCCESS"
+
+
+class AccountingError(RuntimeError):
+    """A stage's counts do not add up: something was lost or duplicated."""
+
+
+@dataclass(frozen=True)
+class StageResult:
+    name: str
+    counts: dict[str, Any]
+    seconds: float
+    skipped: bool
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable hash of JSON-able parts (config sections, input listings, upstream markers)."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def read_marker(folder: str) -> dict[str, Any] | None:
+    path = io.join(folder, MARKER)
+    return io.read_json(path) if io.exists(path) else None
+
+
+def counters(result: beam.runners.runner.PipelineResult, namespace: str) -> dict[str, int]:
+    """Committed counter values of one namespace, summed over steps."""
+    query = result.metrics().query(MetricsFilter().with_namespace(namespace))
+    totals: dict[str, int] = {}
+    for counter in query["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + value
+    return totals
+
+
+def run_stage(
+    name: str,
+    folders: list[str],
+    print_: str,
+    build: Callable[[beam.Pipeline], None],
+    count: Callable[[dict[str, int]], dict[str, Any]],
+    check: Callable[[dict[str, Any]], list[str]],
+    beam_args: list[str],
+    resume: bool,
+) -> StageResult:
+    """Run (or, on resume with a matching marker, skip) one stage.
+
+    ``folders`` are the stage's outputs (the marker goes in the first); ``print_`` its fingerprint.
+    """
+    marker = read_marker(folders[0])
+    if resume and marker and marker.get("fingerprint") == print_:
+        log.info("%s: finished earlier with the same config and inputs, skipping", name)
+        return StageResult(name, marker["counts"], marker["seconds"], skipped=True)
+    for folder in folders:
+        io.remove_tree(folder)
+    started = time.monotonic()
+    pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
+    build(pipeline)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counts = count(counters(result, f"voxsift.{name}"))
+    problems = check(counts)
+    if problems:
+        raise AccountingError("; ".join(problems) + f" — counts: {counts}")
+    seconds = round(time.monotonic() - started, 2)
+    io.write_json_atomic(
+        io.join(folders[0], MARKER),
+        {"stage": name, "fingerprint": print_, "counts": counts, "seconds": seconds},
+    )
+    return StageResult(name, counts, seconds, skipped=False)

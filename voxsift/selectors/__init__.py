@@ -1,0 +1,1 @@
+"""Selection: filters, ranking methods and the budget, applied by the select stage."""

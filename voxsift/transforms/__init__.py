@@ -1,0 +1,1 @@
+"""Per-record steps of the curate stage."""
