@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -20,6 +20,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from voxsift.selectors.settings import SelectSettings
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)\s*$", re.IGNORECASE)
 
@@ -71,27 +73,6 @@ class LoudnessSettings(Section):
     enabled: bool = Field(True, description="Scale each segment towards target_lufs.")
     target_lufs: float = Field(-23.0, le=0, description="EBU R128 programme loudness.")
     max_gain_db: float = Field(30.0, ge=0, description="Never amplify or cut by more.")
-
-
-class SelectSettings(Section):
-    method: Literal["random"] = Field("random", description="How candidates are ranked.")
-    budget_hours: float | None = Field(None, gt=0, description="Stop at this much audio.")
-    budget_count: int | None = Field(None, gt=0, description="Stop at this many segments.")
-    seed: int = Field(0, description="Seeds every random choice of the stage.")
-    min_duration: float = Field(0.0, ge=0, description="Candidates shorter are filtered.")
-    max_duration: float | None = Field(None, gt=0, description="Candidates longer are filtered.")
-    require_text: bool = Field(False, description="Filter candidates with no transcript at all.")
-    include_target: bool = Field(False, description="Also put the target set in the shards.")
-    where: dict[str, list[str | int | float | bool]] = Field(
-        default_factory=dict,
-        description="Keep candidates whose column or manifest field has one of these values.",
-    )
-
-    @model_validator(mode="after")
-    def _one_budget(self) -> SelectSettings:
-        if self.budget_hours is not None and self.budget_count is not None:
-            raise ValueError("set budget_hours or budget_count, not both")
-        return self
 
 
 class ShardSettings(Section):

@@ -29,6 +29,15 @@ _PACKAGES = ("voxsift", "apache-beam", "torch", "torchaudio", "pyarrow", "webdat
              "faiss-cpu", "soundfile", "silero-vad", "numpy")  # fmt: skip
 
 
+_LATER_SECTIONS = frozenset({"output", "select", "shard", "train"})
+"""Sections that do not change what curate writes; every other section does."""
+
+
+def curate_steps(config: RunConfig) -> list[tuple[str, Any]]:
+    """The per-segment steps after segmentation, in order, as (name, PTransform) pairs."""
+    return []
+
+
 def config_hash(config: RunConfig) -> str:
     """What made the data, for provenance; the output folder is not part of it."""
     return fingerprint(config.model_dump(mode="json", exclude={"output"}))
@@ -40,11 +49,8 @@ def _input_listing(config: RunConfig) -> list[Any]:
 
 def stage_fingerprints(config: RunConfig) -> dict[str, str]:
     sections = config.model_dump(mode="json")
-    curate_print = fingerprint(
-        "curate",
-        {k: sections[k] for k in ("input", "target", "segment", "loudness")},
-        _input_listing(config),
-    )
+    curate_sections = {k: v for k, v in sections.items() if k not in _LATER_SECTIONS}
+    curate_print = fingerprint("curate", curate_sections, _input_listing(config))
     select_print = fingerprint("select", curate_print, sections["select"])
     return {
         "curate": curate_print,
@@ -58,7 +64,7 @@ def _stage_spec(name: str, config: RunConfig) -> tuple[list[str], Callable, Call
     if name == "curate":
         return (
             [io.join(out, "segments"), io.join(out, "rejects")],
-            lambda p: curate.build(p, config, []),
+            lambda p: curate.build(p, config, curate_steps(config)),
             lambda c: curate.count(out, c),
             curate.check,
         )

@@ -14,11 +14,12 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from voxsift import io
-from voxsift.config import RunConfig, SelectSettings
+from voxsift.config import RunConfig
 from voxsift.schema import SEGMENT_METADATA_COLUMNS, SELECTION_SCHEMA
 from voxsift.selectors.budget import within_budget
 from voxsift.selectors.filters import filter_reason
 from voxsift.selectors.methods import score
+from voxsift.selectors.settings import SelectSettings
 
 STAGE = "select"
 _NAMESPACE = f"voxsift.{STAGE}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from voxsift.config import SelectSettings
+from voxsift.selectors.settings import SelectSettings
 
 
 def training_text(row: dict[str, Any]) -> str | None:
