@@ -31,11 +31,13 @@ from voxsift.transforms.ingest import parse_manifest_line
 def plain_loop(manifest: Path, out: Path, config) -> float:
     """The same per-file work as the curate stage, without Beam; returns wall seconds."""
     started = time.perf_counter()
-    segmenter = curate.SegmentFiles(config.segment, config.loudness)
+    segmenter = curate.SegmentFiles(config.ingest, config.segment, config.loudness)
     segmenter.setup()
     rows = []
-    for raw in manifest.read_bytes().splitlines():
-        item = parse_manifest_line(raw, "pool", str(manifest))
+    for number, raw in enumerate(manifest.read_bytes().splitlines()):
+        item = parse_manifest_line(
+            raw, "pool", f"{manifest}:{number}", str(manifest), config.ingest
+        )
         rows += [curate.encode_segment(s) for s in segmenter.process(item)]
     pq.write_table(pa.Table.from_pylist(rows, schema=SEGMENT_SCHEMA), out / "plain.parquet")
     return time.perf_counter() - started

@@ -20,13 +20,18 @@ import torchaudio.functional
 from voxsift.errors import InputError
 from voxsift.schema import SAMPLE_RATE
 
-_BUFFER_REPR = re.compile(r"<_io\.BytesIO object at 0x[0-9a-f]+>")
+_BUFFER_REPR = re.compile(r"<_io\.\w+ (?:name=\S+ )?object at 0x[0-9a-f]+>|<_io\.\w+ name=[^>]*>")
 MIN_SOURCE_RATE = 4_000
 """Below this a header's sample rate cannot carry speech; such files are rejected, not resampled."""
 
 
 class AudioError(InputError):
     """Audio that cannot be used, with a reason code for the reject row."""
+
+
+def describe_libsndfile_error(error: Exception) -> str:
+    """libsndfile's message without the memory address of our buffer object."""
+    return f"libsndfile cannot decode it: {_BUFFER_REPR.sub('the file', str(error))}"
 
 
 def decode(data: bytes) -> tuple[np.ndarray, int]:
@@ -36,8 +41,7 @@ def decode(data: bytes) -> tuple[np.ndarray, int]:
     try:
         samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
-        detail = _BUFFER_REPR.sub("the file", str(error))
-        raise AudioError("undecodable", f"libsndfile cannot decode it: {detail}") from error
+        raise AudioError("undecodable", describe_libsndfile_error(error)) from error
     if samples.shape[0] == 0:
         raise AudioError("no_audio", "the file decodes to zero samples")
     if rate < MIN_SOURCE_RATE:

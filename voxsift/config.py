@@ -55,17 +55,30 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class IngestSettings(Section):
+    roots: PathList = Field(
+        default_factory=list,
+        description="When set, every audio path must resolve (symlinks followed) inside one.",
+    )
+    max_text_chars: int = Field(10_000, gt=0, description="Longer transcripts are rejected.")
+
+
 class SegmentSettings(Section):
     min_seconds: float = Field(1.0, gt=0, description="Shorter speech is dropped.")
     max_seconds: float = Field(30.0, gt=0, description="Longer speech is split at pauses.")
     vad_threshold: float = Field(0.5, gt=0, lt=1, description="silero-vad speech probability.")
     min_silence_ms: int = Field(300, ge=0, description="A pause this long may end a segment.")
     speech_pad_ms: int = Field(100, ge=0, description="Audio kept around each speech region.")
+    stream_window_seconds: float = Field(
+        300.0, description="Longer files are streamed through VAD windows this long, not loaded."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> SegmentSettings:
         if self.min_seconds >= self.max_seconds:
             raise ValueError("min_seconds must be below max_seconds")
+        if self.stream_window_seconds < 2 * self.max_seconds:
+            raise ValueError("stream_window_seconds must be at least twice max_seconds")
         return self
 
 
@@ -86,6 +99,7 @@ class RunConfig(Section):
     input: PathList = Field(min_length=1, description="Manifests (.jsonl) and audio globs.")
     target: PathList = Field(default_factory=list, description="The in-domain sample.")
     output: str = Field(min_length=1, description="Run folder, local or a URI such as gs://.")
+    ingest: IngestSettings = IngestSettings()
     segment: SegmentSettings = SegmentSettings()
     loudness: LoudnessSettings = LoudnessSettings()
     select: SelectSettings = SelectSettings()

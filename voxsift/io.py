@@ -9,10 +9,11 @@ half-written file under a final name.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -48,6 +49,26 @@ def resolve(path: str, base_dir: str) -> str:
     return posixpath.normpath(posixpath.join(base_dir, path))
 
 
+def is_within(path: str, roots: list[str]) -> bool:
+    """Whether ``path`` lies inside one of ``roots``; local paths are compared after resolving
+    symlinks, so a link that points out of a root does not count as inside it."""
+    if is_remote(path):
+        target = posixpath.normpath(path)
+        return any(target.startswith(posixpath.normpath(r).rstrip("/") + "/") for r in roots)
+    real = os.path.realpath(path)
+    for root in roots:
+        if is_remote(root):
+            continue
+        base = os.path.realpath(root)
+        if os.path.commonpath([real, base]) == base:
+            return True
+    return False
+
+
+def size(path: str) -> int:
+    return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+
+
 def exists(path: str) -> bool:
     return FileSystems.exists(path)
 
@@ -56,6 +77,11 @@ def match(pattern: str) -> list[tuple[str, int]]:
     """(path, size) of every file matching a glob, sorted by path; empty when none match."""
     results = FileSystems.match([pattern])[0].metadata_list
     return sorted((m.path, m.size_in_bytes) for m in results)
+
+
+def open_read(path: str) -> BinaryIO:
+    """A seekable binary handle, for readers that stream (soundfile, pyarrow)."""
+    return FileSystems.open(path, compression_type=_RAW)
 
 
 def read_bytes(path: str) -> bytes:

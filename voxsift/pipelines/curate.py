@@ -7,14 +7,16 @@ segments or as a reject row; the counts are checked after the run.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
 
-from voxsift import audio, io
-from voxsift.config import LoudnessSettings, RunConfig, SegmentSettings
+from voxsift import audio, audiostream, io
+from voxsift.config import IngestSettings, LoudnessSettings, RunConfig, SegmentSettings
 from voxsift.errors import InputError
 from voxsift.schema import (
     REJECT_SCHEMA,
@@ -24,8 +26,21 @@ from voxsift.schema import (
     Segment,
     segment_key,
 )
-from voxsift.transforms.ingest import REJECTS, STAGE, ExpandInputs, InputItem, read_sidecar
-from voxsift.transforms.segment import VadSegmenter, plan_segments, speech_ratio
+from voxsift.transforms.ingest import (
+    REJECTS,
+    STAGE,
+    ExpandInputs,
+    InputItem,
+    check_text,
+    keep_first_listing,
+    read_sidecar,
+)
+from voxsift.transforms.segment import (
+    StreamingSegmenter,
+    VadSegmenter,
+    plan_segments,
+    speech_ratio,
+)
 
 _NAMESPACE = f"voxsift.{STAGE}"
 _ROWS_PER_BATCH = 64
@@ -35,7 +50,10 @@ _ROWS_PER_BATCH = 64
 class SegmentFiles(beam.DoFn):
     """InputItem → loudness-normalized Segments, or one reject row saying why the file failed."""
 
-    def __init__(self, segment: SegmentSettings, loudness: LoudnessSettings):
+    def __init__(
+        self, ingest: IngestSettings, segment: SegmentSettings, loudness: LoudnessSettings
+    ):
+        self._ingest = ingest
         self._settings = segment
         self._loudness = loudness
         self._segmented = Metrics.counter(_NAMESPACE, "inputs_segmented")
@@ -50,35 +68,71 @@ class SegmentFiles(beam.DoFn):
         self._vad = VadSegmenter(self._settings)
 
     def process(self, item: InputItem) -> Iterator[Any]:
+        made = 0
         try:
-            segments = list(self._segment(item))
+            for segment in self._segment(item):
+                made += 1
+                yield segment
         except InputError as error:
             yield beam.pvalue.TaggedOutput(
                 REJECTS, Reject(STAGE, item.role, item.source, error.reason, str(error))
             )
-            return
-        self._segmented.inc()
-        self._made.inc(len(segments))
-        yield from segments
+        else:
+            self._segmented.inc()
+        finally:
+            self._made.inc(made)
 
     def _segment(self, item: InputItem) -> Iterator[Segment]:
+        """A short file is decoded whole and segmented at once; a long one is streamed."""
         text = _transcript(item)
-        samples, _ = audio.load_mono_16k(_read_source(item.source))
+        if item.look_for_sidecar:
+            check_text(text, self._ingest)
+        size = _size(item.source)
+        if not size:
+            raise InputError("empty_file", "the file has zero bytes")
+        opener = functools.partial(io.open_read, item.source)
+        if audiostream.header_seconds(opener) > self._settings.stream_window_seconds:
+            yield from self._stream(item, opener, size, text)
+            return
+        data = _read_source(item.source, size)
+        yield from self._whole(item, audio.load_mono_16k(data)[0], text)
+
+    def _whole(self, item: InputItem, samples: np.ndarray, text: str | None) -> list[Segment]:
         regions = self._vad.regions(samples)
         if not regions:
             raise InputError("no_speech", "silero-vad found no speech in the file")
         plan = plan_segments(regions, text is not None, self._settings)
         self._too_short.inc(plan.dropped_short)
         if not plan.spans:
-            raise InputError(
-                "too_short", f"no speech span reaches min_seconds={self._settings.min_seconds}"
-            )
+            raise _too_short(self._settings)
         status = "reference" if plan.keeps_text else ("dropped_split" if text else "none")
-        for start, end in plan.spans:
-            piece = samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
-            yield self._make_segment(item, piece, (start, end), regions, text, status)
+        return [
+            self._make_segment(item, samples[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)],
+                               (s, e), speech_ratio(regions, (s, e)), text, status)
+            for s, e in plan.spans
+        ]  # fmt: skip
 
-    def _make_segment(self, item, piece, span, regions, text, status) -> Segment:
+    def _stream(self, item, opener, size: int, text: str | None) -> Iterator[Segment]:
+        """Validate the whole file first, so a file corrupt near its end is rejected whole."""
+        audiostream.validate(opener)
+        if _size(item.source) != size:
+            raise InputError("changed_while_reading", "the file's size changed while it was read")
+        segmenter = StreamingSegmenter(
+            self._vad, self._settings, self._settings.stream_window_seconds
+        )
+        status = "dropped_split" if text else "none"
+        blocks = audiostream.stream_mono_16k(opener)
+        made = 0
+        for span, piece, ratio in segmenter.segments(blocks):
+            made += 1
+            yield self._make_segment(item, piece, span, ratio, text, status)
+        self._too_short.inc(segmenter.dropped_short)
+        if not segmenter.saw_speech:
+            raise InputError("no_speech", "silero-vad found no speech in the file")
+        if not made:
+            raise _too_short(self._settings)
+
+    def _make_segment(self, item, piece, span, ratio, text, status) -> Segment:
         start, end = round(span[0], 3), round(span[1], 3)
         lufs, gain = audio.loudness_lufs(piece), 0.0
         if self._loudness.enabled:
@@ -100,17 +154,32 @@ class SegmentFiles(beam.DoFn):
         ).with_fields(
             loudness_lufs=lufs if lufs > -200 else None,
             gain_db=gain,
-            speech_ratio=speech_ratio(regions, span),
+            speech_ratio=ratio,
         )
 
 
-def _read_source(source: str) -> bytes:
+def _too_short(settings: SegmentSettings) -> InputError:
+    return InputError("too_short", f"no speech span reaches min_seconds={settings.min_seconds}")
+
+
+def _size(source: str) -> int:
     if not io.exists(source):
         raise InputError("missing_file", f"no such file: {source}")
     try:
-        return io.read_bytes(source)
+        return io.size(source)
     except OSError as error:
         raise InputError("unreadable", f"cannot read the file: {error}") from error
+
+
+def _read_source(source: str, expected: int) -> bytes:
+    """The file's bytes; a file whose size changes while it is read is refused, not half-used."""
+    try:
+        data = io.read_bytes(source)
+    except OSError as error:
+        raise InputError("unreadable", f"cannot read the file: {error}") from error
+    if len(data) != expected or _size(source) != expected:
+        raise InputError("changed_while_reading", "the file's size changed while it was read")
+    return data
 
 
 def _transcript(item: InputItem) -> str | None:
@@ -134,17 +203,19 @@ def build(pipeline: beam.Pipeline, config: RunConfig, steps: list[tuple[str, Any
     expanded = (
         pipeline
         | "Inputs" >> beam.Create(specs)
-        | "Expand" >> beam.ParDo(ExpandInputs()).with_outputs(REJECTS, main="items")
+        | "Expand" >> beam.ParDo(ExpandInputs(config.ingest)).with_outputs(REJECTS, main="items")
     )
-    segmented = (
+    unique = (
         expanded.items
-        | "Spread" >> beam.Reshuffle()
-        | "Segment"
-        >> beam.ParDo(SegmentFiles(config.segment, config.loudness)).with_outputs(
-            REJECTS, main="segments"
-        )
+        | "BySource" >> beam.Map(lambda item: (item.source, item))
+        | "GroupListings" >> beam.GroupByKey()
+        | "KeepFirst" >> beam.FlatMap(keep_first_listing).with_outputs(REJECTS, main="items")
     )
-    segments, rejects = segmented.segments, [expanded[REJECTS], segmented[REJECTS]]
+    segmented = unique.items | "Segment" >> beam.ParDo(
+        SegmentFiles(config.ingest, config.segment, config.loudness)
+    ).with_outputs(REJECTS, main="segments")
+    segments = segmented.segments
+    rejects = [expanded[REJECTS], unique[REJECTS], segmented[REJECTS]]
     for name, step in steps:
         outputs = segments | name >> step
         segments = outputs["segments"]

@@ -2,14 +2,15 @@
 
 Runs on workers, not the driver: a manifest is streamed line by line, so a manifest of millions
 of lines never sits in memory. Every line becomes either an :class:`InputItem` or a reject row
-with the manifest line as its source; nothing is skipped silently except blank lines.
+with the manifest line as its source; nothing is skipped silently except blank lines. The same
+audio listed twice is curated once: the target set's copy wins, then the earliest line.
 """
 
 from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from voxsift import io
+from voxsift.config import IngestSettings
 from voxsift.errors import InputError
 from voxsift.schema import Reject
 
@@ -34,6 +36,7 @@ class InputItem:
 
     role: str
     source: str
+    origin: str
     text: str | None = None
     language: str | None = None
     speaker: str | None = None
@@ -45,14 +48,11 @@ def is_manifest(spec: str) -> bool:
     return spec.lower().endswith(MANIFEST_SUFFIXES)
 
 
-def parse_manifest_line(raw: bytes, role: str, manifest: str) -> InputItem:
-    """One manifest line to an item; raises InputError when the line cannot be used."""
+def _decode_entry(raw: bytes) -> dict[str, Any]:
     try:
-        text = raw.decode("utf-8")
+        entry = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise InputError("manifest_not_utf8", f"line is not UTF-8: {error}") from None
-    try:
-        entry = json.loads(text)
     except json.JSONDecodeError as error:
         raise InputError("malformed_manifest_line", f"not a JSON object: {error}") from None
     if not isinstance(entry, dict) or not isinstance(entry.get("audio"), str) or not entry["audio"]:
@@ -60,9 +60,35 @@ def parse_manifest_line(raw: bytes, role: str, manifest: str) -> InputItem:
     for name in ("text", "language", "speaker"):
         if entry.get(name) is not None and not isinstance(entry[name], str):
             raise InputError("malformed_manifest_line", f"'{name}' must be a string")
+    return entry
+
+
+def check_text(text: str | None, settings: IngestSettings) -> None:
+    if text is not None and len(text) > settings.max_text_chars:
+        raise InputError(
+            "transcript_too_long",
+            f"transcript of {len(text)} characters exceeds ingest.max_text_chars="
+            f"{settings.max_text_chars}",
+        )
+
+
+def check_path(path: str, settings: IngestSettings) -> None:
+    if settings.roots and not io.is_within(path, settings.roots):
+        raise InputError("path_outside_roots", f"{path} resolves outside ingest.roots")
+
+
+def parse_manifest_line(
+    raw: bytes, role: str, origin: str, manifest: str, settings: IngestSettings
+) -> InputItem:
+    """One manifest line to an item; raises InputError when the line cannot be used."""
+    entry = _decode_entry(raw)
+    source = io.resolve(entry["audio"], io.parent(manifest))
+    check_path(source, settings)
+    check_text(entry.get("text"), settings)
     return InputItem(
         role=role,
-        source=io.resolve(entry["audio"], io.parent(manifest)),
+        source=source,
+        origin=origin,
         text=entry.get("text"),
         language=entry.get("language"),
         speaker=entry.get("speaker"),
@@ -73,7 +99,8 @@ def parse_manifest_line(raw: bytes, role: str, manifest: str) -> InputItem:
 class ExpandInputs(beam.DoFn):
     """(role, spec) → InputItem per audio file, and reject rows on the ``rejects`` output."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: IngestSettings):
+        self._settings = settings
         self._inputs = Metrics.counter(f"voxsift.{STAGE}", "inputs")
 
     def process(self, element: tuple[str, str]) -> Iterator[Any]:
@@ -93,17 +120,35 @@ class ExpandInputs(beam.DoFn):
         for number, raw in enumerate(io.iter_lines(manifest), start=1):
             if not raw.strip():
                 continue
+            origin = f"{manifest}:{number}"
             try:
-                yield parse_manifest_line(raw, role, manifest)
+                yield parse_manifest_line(raw, role, origin, manifest, self._settings)
             except InputError as error:
-                yield Reject(STAGE, role, f"{manifest}:{number}", error.reason, str(error))
+                yield Reject(STAGE, role, origin, error.reason, str(error))
 
     def _glob(self, role: str, pattern: str) -> Iterator[InputItem | Reject]:
         paths = [p for p, _ in io.match(pattern) if not p.lower().endswith(NOT_AUDIO_SUFFIXES)]
         if not paths:
             yield Reject(STAGE, role, pattern, "no_match", "the glob matches no audio file")
         for path in paths:
-            yield InputItem(role=role, source=path, look_for_sidecar=True)
+            try:
+                check_path(path, self._settings)
+            except InputError as error:
+                yield Reject(STAGE, role, path, error.reason, str(error))
+                continue
+            yield InputItem(role=role, source=path, origin=path, look_for_sidecar=True)
+
+
+def keep_first_listing(element: tuple[str, Iterable[InputItem]]) -> Iterator[Any]:
+    """Of the items naming one audio file, keep the target's, else the earliest line's."""
+    _, items = element
+    first, *others = sorted(items, key=lambda item: (item.role != "target", item.origin))
+    yield first
+    for item in others:
+        message = f"{item.source} is already listed at {first.origin}"
+        yield beam.pvalue.TaggedOutput(
+            REJECTS, Reject(STAGE, item.role, item.origin, "duplicate_input", message)
+        )
 
 
 def read_sidecar(source: str) -> str | None:

@@ -9,6 +9,7 @@ loses its transcript, since we cannot tell which words fall in which piece; the 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,8 @@ from voxsift.config import SegmentSettings
 from voxsift.schema import SAMPLE_RATE
 
 Span = tuple[float, float]
+Piece = tuple[Span, np.ndarray, float]
+"""A kept segment: its span in seconds, its 16 kHz audio and its VAD speech ratio."""
 
 
 @dataclass(frozen=True)
@@ -88,3 +91,59 @@ def speech_ratio(regions: list[Span], span: Span) -> float:
     """Share of ``span`` that the VAD marked as speech."""
     overlap = sum(max(0.0, min(e, span[1]) - max(s, span[0])) for s, e in regions)
     return overlap / max(span[1] - span[0], 1e-9)
+
+
+class StreamingSegmenter:
+    """Segments of a long recording from its 16 kHz blocks, holding one VAD window at a time.
+
+    VAD runs on a window of ``window_seconds``; regions that end more than ``max_seconds``
+    before the window's end cannot grow any more, so they are planned and emitted, and the window
+    moves on to where the last of them ended. Continuous speech with no such region is cut at
+    that horizon. After the stream ends, ``saw_speech`` and ``dropped_short`` say what happened.
+    """
+
+    def __init__(self, vad: VadSegmenter, settings: SegmentSettings, window_seconds: float):
+        self._vad = vad
+        self._settings = settings
+        self._window = int(window_seconds * SAMPLE_RATE)
+        self.saw_speech = False
+        self.dropped_short = 0
+
+    def segments(self, blocks: Iterator[np.ndarray]) -> Iterator[Piece]:
+        """(span in seconds from the file start, audio, speech ratio) for every kept segment."""
+        buffer, offset = np.empty(0, dtype=np.float32), 0
+        for block in blocks:
+            buffer = np.concatenate([buffer, block])
+            while len(buffer) >= self._window:
+                cut, pieces = self._close(buffer)
+                yield from self._shift(pieces, offset)
+                buffer, offset = buffer[cut:], offset + cut
+        yield from self._shift(self._plan(buffer, self._vad.regions(buffer)), offset)
+
+    def _close(self, buffer: np.ndarray) -> tuple[int, list[Piece]]:
+        """Plan the regions that are final; return where the window moves and the pieces."""
+        regions = self._vad.regions(buffer)
+        horizon = len(buffer) / SAMPLE_RATE - self._settings.max_seconds
+        closed = [r for r in regions if r[1] <= horizon]
+        if not closed:
+            closed = [(s, min(e, horizon)) for s, e in regions if s < horizon]
+            cut_seconds = horizon
+        else:
+            cut_seconds = closed[-1][1]
+        return int(cut_seconds * SAMPLE_RATE), self._plan(buffer, closed)
+
+    def _plan(self, buffer: np.ndarray, regions: list[Span]) -> list[Piece]:
+        self.saw_speech = self.saw_speech or bool(regions)
+        plan = plan_segments(regions, has_text=False, settings=self._settings)
+        self.dropped_short += plan.dropped_short
+        return [
+            (span, buffer[int(span[0] * SAMPLE_RATE) : int(span[1] * SAMPLE_RATE)],
+             speech_ratio(regions, span))
+            for span in plan.spans
+        ]  # fmt: skip
+
+    @staticmethod
+    def _shift(pieces: list[Piece], offset: int) -> Iterator[Piece]:
+        seconds = offset / SAMPLE_RATE
+        for (start, end), piece, ratio in pieces:
+            yield (start + seconds, end + seconds), piece, ratio
