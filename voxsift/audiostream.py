@@ -102,6 +102,8 @@ def header_seconds(open_file: Opener) -> float:
     try:
         with open_file() as handle, soundfile.SoundFile(handle) as sound:
             return sound.frames / sound.samplerate if sound.samplerate else 0.0
+    except OSError as error:
+        raise AudioError("unreadable", f"cannot read the file: {error}") from error
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioError("undecodable", describe_libsndfile_error(error)) from error
 
