@@ -21,7 +21,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 _RAW = CompressionTypes.UNCOMPRESSED
-_CHUNK = 1 << 20
+READ_CHUNK_BYTES = 1 << 20
 
 
 def join(base: str, *parts: str) -> str:
@@ -101,7 +101,7 @@ def iter_lines(path: str) -> Iterator[bytes]:
     """The raw lines of a file, streamed (a manifest of millions of lines is never held whole)."""
     with FileSystems.open(path, compression_type=_RAW) as handle:
         pending = b""
-        while chunk := handle.read(_CHUNK):
+        while chunk := handle.read(READ_CHUNK_BYTES):
             pending += chunk
             *lines, pending = pending.split(b"\n")
             yield from lines
