@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from voxsift.config import parse_config
 from voxsift.pipelines import curate
 from voxsift.pipelines.run import run_one
+from voxsift.progress import ProgressSink
 from voxsift.schema import SEGMENT_SCHEMA
 from voxsift.synth import synthesize
 from voxsift.transforms.ingest import parse_manifest_line
@@ -31,7 +32,7 @@ from voxsift.transforms.ingest import parse_manifest_line
 def plain_loop(manifest: Path, out: Path, config) -> float:
     """The same per-file work as the curate stage, without Beam; returns wall seconds."""
     started = time.perf_counter()
-    segmenter = curate.SegmentFiles(config.ingest, config.segment, config.loudness)
+    segmenter = curate.SegmentFiles(config.ingest, config.segment, config.loudness, ProgressSink())
     segmenter.setup()
     rows = []
     for number, raw in enumerate(manifest.read_bytes().splitlines()):

@@ -18,6 +18,7 @@ from apache_beam.metrics import Metrics
 from voxsift import audio, audiostream, io
 from voxsift.config import IngestSettings, LoudnessSettings, RunConfig, SegmentSettings
 from voxsift.errors import InputError
+from voxsift.progress import ProgressSink
 from voxsift.schema import (
     REJECT_SCHEMA,
     SAMPLE_RATE,
@@ -51,9 +52,14 @@ class SegmentFiles(beam.DoFn):
     """InputItem → loudness-normalized Segments, or one reject row saying why the file failed."""
 
     def __init__(
-        self, ingest: IngestSettings, segment: SegmentSettings, loudness: LoudnessSettings
+        self,
+        ingest: IngestSettings,
+        segment: SegmentSettings,
+        loudness: LoudnessSettings,
+        progress: ProgressSink,
     ):
         self._ingest = ingest
+        self._progress = progress
         self._settings = segment
         self._loudness = loudness
         self._segmented = Metrics.counter(_NAMESPACE, "inputs_segmented")
@@ -68,10 +74,10 @@ class SegmentFiles(beam.DoFn):
         self._vad = VadSegmenter(self._settings)
 
     def process(self, item: InputItem) -> Iterator[Any]:
-        made = 0
+        made, seconds = 0, 0.0
         try:
             for segment in self._segment(item):
-                made += 1
+                made, seconds = made + 1, seconds + segment.duration
                 yield segment
         except InputError as error:
             yield beam.pvalue.TaggedOutput(
@@ -81,6 +87,10 @@ class SegmentFiles(beam.DoFn):
             self._segmented.inc()
         finally:
             self._made.inc(made)
+            self._progress.add(1, seconds)
+
+    def finish_bundle(self) -> None:
+        self._progress.flush()
 
     def _segment(self, item: InputItem) -> Iterator[Segment]:
         """A short file is decoded whole and segmented at once; a long one is streamed."""
@@ -197,7 +207,12 @@ def encode_segment(segment: Segment) -> dict[str, Any]:
     return segment.to_row(audio.encode_flac(segment.audio))
 
 
-def build(pipeline: beam.Pipeline, config: RunConfig, steps: list[tuple[str, Any]]) -> None:
+def build(
+    pipeline: beam.Pipeline,
+    config: RunConfig,
+    steps: list[tuple[str, Any]],
+    progress: ProgressSink,
+) -> None:
     """Add the curate stage to ``pipeline``; ``steps`` are (name, PTransform) segment steps."""
     specs = [("pool", spec) for spec in config.input] + [("target", s) for s in config.target]
     expanded = (
@@ -212,7 +227,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig, steps: list[tuple[str, Any
         | "KeepFirst" >> beam.FlatMap(keep_first_listing).with_outputs(REJECTS, main="items")
     )
     segmented = unique.items | "Segment" >> beam.ParDo(
-        SegmentFiles(config.ingest, config.segment, config.loudness)
+        SegmentFiles(config.ingest, config.segment, config.loudness, progress)
     ).with_outputs(REJECTS, main="segments")
     segments = segmented.segments
     rejects = [expanded[REJECTS], unique[REJECTS], segmented[REJECTS]]

@@ -22,6 +22,8 @@ from voxsift.pipelines.stage import (
     read_marker,
     run_stage,
 )
+from voxsift.progress import ProgressDisplay, ProgressSink, is_local
+from voxsift.transforms.ingest import is_manifest
 
 log = logging.getLogger(__name__)
 STAGES = ("curate", "select", "shard")
@@ -59,12 +61,14 @@ def stage_fingerprints(config: RunConfig) -> dict[str, str]:
     }
 
 
-def _stage_spec(name: str, config: RunConfig) -> tuple[list[str], Callable, Callable, Callable]:
+def _stage_spec(
+    name: str, config: RunConfig, sink: ProgressSink
+) -> tuple[list[str], Callable, Callable, Callable]:
     out = config.output
     if name == "curate":
         return (
             [io.join(out, "segments"), io.join(out, "rejects")],
-            lambda p: curate.build(p, config, curate_steps(config)),
+            lambda p: curate.build(p, config, curate_steps(config), sink),
             lambda c: curate.count(out, c),
             curate.check,
         )
@@ -77,23 +81,57 @@ def _stage_spec(name: str, config: RunConfig) -> tuple[list[str], Callable, Call
         )
     return (
         [io.join(out, "shards")],
-        lambda p: shard.build(p, config, config_hash(config)),
+        lambda p: shard.build(p, config, config_hash(config), sink),
         lambda c: shard.count(out, c),
         shard.check,
     )
 
 
+_MARKER_FOLDERS = {"curate": "segments", "select": "selection", "shard": "shards"}
+_PROGRESS = {"curate": ("files", None), "select": ("segments", "segments_kept"),
+             "shard": ("samples", "selected")}  # fmt: skip
+"""Per stage: the unit it counts and the count of the stage before it that is its total."""
+
+
+def _count_inputs(config: RunConfig) -> int:
+    """Input files to curate, for the progress total (a local run only: reads the manifests)."""
+    total = 0
+    for spec in (*config.input, *config.target):
+        if not is_manifest(spec):
+            total += max(1, len(io.match(spec)))
+        elif io.exists(spec):
+            total += sum(1 for line in io.iter_lines(spec) if line.strip())
+        else:
+            total += 1
+    return total
+
+
+def _display(name: str, config: RunConfig, beam_args: list[str], previous) -> ProgressDisplay:
+    enabled = sys.stderr.isatty() and is_local(beam_args)
+    unit, total_key = _PROGRESS[name]
+    if not enabled:
+        total = None
+    elif total_key is None:
+        total = _count_inputs(config)
+    else:
+        total = previous["counts"].get(total_key)
+    return ProgressDisplay(name, unit, total, enabled)
+
+
 def run_one(name: str, config: RunConfig, beam_args: list[str], resume: bool) -> StageResult:
     """Run one stage; the stages before it must have finished."""
     position = STAGES.index(name)
+    previous = None
     if position:
-        before = _stage_spec(STAGES[position - 1], config)[0][0]
-        if read_marker(before) is None:
+        before = io.join(config.output, _MARKER_FOLDERS[STAGES[position - 1]])
+        previous = read_marker(before)
+        if previous is None:
             raise RuntimeError(f"{name} needs a finished {STAGES[position - 1]} stage in {before}")
-    folders, build, count, check = _stage_spec(name, config)
     print(f"voxsift: {name} …", file=sys.stderr, flush=True)
     prints = stage_fingerprints(config)
-    return run_stage(name, folders, prints[name], build, count, check, beam_args, resume)
+    with _display(name, config, beam_args, previous) as display:
+        folders, build, count, check = _stage_spec(name, config, display.sink())
+        return run_stage(name, folders, prints[name], build, count, check, beam_args, resume)
 
 
 def cross_checks(results: dict[str, StageResult]) -> list[str]:

@@ -17,6 +17,7 @@ from apache_beam.metrics import Metrics
 
 from voxsift import io, shardio
 from voxsift.config import RunConfig, ShardSettings
+from voxsift.progress import ProgressSink
 from voxsift.selectors.filters import training_text
 from voxsift.selectors.methods import uniform_hash
 
@@ -67,15 +68,21 @@ def make_sample(row: dict[str, Any], chosen: dict[str, Any], config_hash: str) -
 class WriteShard(beam.DoFn):
     """(shard name, [(position, sample)]) → the shard written atomically, and its index entry."""
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, progress: ProgressSink):
         self._folder = folder
+        self._progress = progress
         self._samples = Metrics.counter(_NAMESPACE, "samples_written")
 
     def process(self, element: tuple[str, list[tuple[int, dict[str, Any]]]]) -> Iterator[dict]:
         name, placed = element
         samples = [sample for _, sample in sorted(placed, key=lambda p: p[0])]
         self._samples.inc(len(samples))
-        yield shardio.write_shard(self._folder, name, samples)
+        entry = shardio.write_shard(self._folder, name, samples)
+        self._progress.add(len(samples), entry["seconds"])
+        yield entry
+
+    def finish_bundle(self) -> None:
+        self._progress.flush()
 
 
 def _joined(element: tuple[str, dict[str, list]], config_hash: str) -> Iterator[Any]:
@@ -86,7 +93,9 @@ def _joined(element: tuple[str, dict[str, list]], config_hash: str) -> Iterator[
     yield shard, (position, make_sample(row, chosen, config_hash))
 
 
-def build(pipeline: beam.Pipeline, config: RunConfig, config_hash: str) -> None:
+def build(
+    pipeline: beam.Pipeline, config: RunConfig, config_hash: str, progress: ProgressSink
+) -> None:
     folder = io.join(config.output, "shards")
     segments = io.join(config.output, "segments", "*.parquet")
     chosen = (
@@ -121,7 +130,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig, config_hash: str) -> None:
         | "Join" >> beam.CoGroupByKey()
         | "Samples" >> beam.FlatMap(_joined, config_hash)
         | "ByShard" >> beam.GroupByKey()
-        | "WriteShards" >> beam.ParDo(WriteShard(folder))
+        | "WriteShards" >> beam.ParDo(WriteShard(folder, progress))
         | "GatherEntries" >> beam.combiners.ToList()
         | "WriteIndex"
         >> beam.Map(
