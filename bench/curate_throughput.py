@@ -46,7 +46,9 @@ def plain_loop(manifest: Path, out: Path, config) -> float:
 
 def beam_stage(manifest: Path, out: Path, beam_args: list[str]) -> tuple[float, float]:
     """Wall seconds of the Beam curate stage and the seconds of audio it kept."""
-    config = parse_config({"input": [str(manifest)], "output": str(out)})
+    config = parse_config(
+        {"input": [str(manifest)], "output": str(out), "select": {"method": "random"}}
+    )
     started = time.perf_counter()
     result = run_one("curate", config, beam_args, resume=False)
     return time.perf_counter() - started, result.counts["seconds_kept"]
@@ -60,7 +62,13 @@ def main() -> None:
         root = Path(scratch)
         synthesize(str(root / "corpus"), utterances=args.utterances, seed=11, target_utterances=1)
         manifest = root / "corpus" / "pool.jsonl"
-        config = parse_config({"input": [str(manifest)], "output": str(root / "plain")})
+        config = parse_config(
+            {
+                "input": [str(manifest)],
+                "output": str(root / "plain"),
+                "select": {"method": "random"},
+            }
+        )
         (root / "plain").mkdir()
         plain_seconds = plain_loop(manifest, root / "plain", config)
         in_process, audio_seconds = beam_stage(manifest, root / "beam1", [])

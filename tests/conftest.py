@@ -32,7 +32,7 @@ def corpus_config(corpus: Path, out: Path, **sections) -> RunConfig:
         "input": [str(corpus / "pool.jsonl")],
         "target": [str(corpus / "target.jsonl")],
         "output": str(out),
-        "select": {"budget_count": 16, "seed": 1},
+        "select": {"method": "random", "budget_count": 16, "seed": 1},
         "shard": {"max_samples": 6, "valid_fraction": 0.2},
     }
     data.update(sections)

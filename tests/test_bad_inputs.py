@@ -81,6 +81,7 @@ def test_bad_inputs_are_rejected_with_reasons_and_the_rest_completes(tmp_path, s
             "input": [str(tmp_path / "manifest.jsonl"), str(tmp_path / "globbed" / "*")],
             "output": str(tmp_path / "out"),
             "segment": {"max_seconds": 8.0},
+            "select": {"method": "random"},
         }
     )
     record = run.run_all(config, [], resume=False)

@@ -89,6 +89,7 @@ def test_hostile_inputs_are_refused_with_reasons(tmp_path, speech_flac, monkeypa
             "input": [str(root / "manifest.jsonl")],
             "output": str(tmp_path / "out"),
             "ingest": {"roots": [str(root)]},
+            "select": {"method": "random"},
         }
     )
     run.run_all(config, [], resume=False)

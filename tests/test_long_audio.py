@@ -62,6 +62,7 @@ def _curate(tmp_path: Path, name: str, audio: Path) -> tuple[int, Path]:
     config.write_text(
         f"input: [{manifest}]\noutput: {out}\n"
         "segment: {max_seconds: 15.0, stream_window_seconds: 120.0}\n"
+        "select: {method: random}\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", _PEAK_RSS, "curate", str(config)],

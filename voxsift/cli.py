@@ -64,6 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         _add_config_arguments(commands.add_parser(name, help=about, description=_BEAM_HELP))
 
+    from voxsift.trainers.cli import add_train_arguments
+
+    add_train_arguments(
+        commands.add_parser(
+            "train", help="fine-tune an adapter straight from shards (LoRA, S2-LoRA, ...)"
+        )
+    )
+
+    from voxsift.exports import add_export_arguments
+    from voxsift.report import add_report_arguments
+
+    add_report_arguments(
+        commands.add_parser("report", help="(re)build OUT/report/index.html for a run folder")
+    )
+    add_export_arguments(
+        commands.add_parser("export", help="export the shards for NeMo, Lhotse or Hugging Face")
+    )
+
     verify = commands.add_parser("verify", help="check a shard folder: sha256, counts, decoding")
     verify.add_argument("shards", help="folder holding index.json and the .tar shards")
     return parser
@@ -100,11 +118,25 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     config = load_config(args.config, args.out)
     if args.command == "run":
-        print(render(run.run_all(config, beam_args, args.resume)))
+        from voxsift.report import write_report
+
+        record = run.run_all(config, beam_args, args.resume)
+        print(render(record))
+        print(f"report:    {write_report(config.output)}")
         return 0
     result = run.run_one(args.command, config, beam_args, args.resume)
     print(f"{args.command}: {describe_stage(args.command, result.counts)}")
     return 0
+
+
+def _ecosystem(args: argparse.Namespace) -> int:
+    if args.command == "report":
+        from voxsift.report import run_report
+
+        return run_report(args)
+    from voxsift.exports import run_export
+
+    return run_export(args)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -117,27 +149,23 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-class _KnownNoise(logging.Filter):
-    """Drops Beam's import-time warning about optional BigQuery clients we never use."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "apitools not found" not in record.getMessage()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     own, beam_args = _split_beam_args(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(own)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_KnownNoise())
+    if args.verbose:
+        logging.getLogger().setLevel(logging.INFO)
     try:
         if args.command == "synth":
             return _synth(args)
         if args.command == "verify":
             return _verify(args)
+        if args.command in ("report", "export"):
+            return _ecosystem(args)
+        if args.command == "train":
+            from voxsift.trainers.cli import run_train
+
+            return run_train(args)
         return _run(args, beam_args)
     except (ConfigError, ValueError) as error:
         print(f"voxsift: {error}", file=sys.stderr)

@@ -21,7 +21,9 @@ from pydantic import (
     model_validator,
 )
 
-from voxsift.selectors.settings import SelectSettings
+from voxsift.selectors.settings import METHODS_NEEDING_TARGET, SelectSettings
+from voxsift.trainers.settings import TrainSettings
+from voxsift.transforms.embed import EmbedSettings
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)\s*$", re.IGNORECASE)
 
@@ -102,8 +104,10 @@ class RunConfig(Section):
     ingest: IngestSettings = IngestSettings()
     segment: SegmentSettings = SegmentSettings()
     loudness: LoudnessSettings = LoudnessSettings()
+    embed: EmbedSettings = EmbedSettings()
     select: SelectSettings = SelectSettings()
     shard: ShardSettings = ShardSettings()
+    train: TrainSettings | None = Field(None, description="Present: `voxsift run` also trains.")
 
     @field_validator("input", "target")
     @classmethod
@@ -111,6 +115,18 @@ class RunConfig(Section):
         if any(not p.strip() for p in paths):
             raise ValueError("paths must not be empty strings")
         return paths
+
+    @model_validator(mode="after")
+    def _method_has_what_it_ranks_against(self) -> RunConfig:
+        method = self.select.method
+        if method in METHODS_NEEDING_TARGET and not self.target:
+            raise ValueError(
+                f"select.method {method!r} ranks the pool against a target set, but `target` is "
+                "empty; add target: [your_domain.jsonl] or set select.method: random"
+            )
+        if method in METHODS_NEEDING_TARGET and not self.embed.kinds:
+            raise ValueError(f"select.method {method!r} needs embeddings, but embed.kinds is empty")
+        return self
 
 
 def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
@@ -121,6 +137,8 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
     if error["type"] == "missing":
         return f"{path}: required field is missing"
     message = error["msg"].removeprefix("Value error, ")
+    if isinstance(error.get("input"), dict | BaseModel):
+        return f"{path}: {message}"
     return f"{path}: {message} (got {error.get('input')!r})"
 
 

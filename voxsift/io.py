@@ -126,8 +126,16 @@ def write_json_atomic(path: str, value: Any) -> None:
 
 
 def remove_tree(path: str) -> None:
-    """Delete a folder and everything under it; a missing folder is fine."""
-    if FileSystems.exists(path):
+    """Delete a folder and everything under it; a missing folder is fine.
+
+    On an object store (gs://, s3://) a folder is only a name prefix that never "exists" itself,
+    so the objects under it are listed and deleted.
+    """
+    if is_remote(path):
+        found = [m.path for m in FileSystems.match([join(path, "**")])[0].metadata_list]
+        if found:
+            FileSystems.delete(found)
+    elif FileSystems.exists(path):
         FileSystems.delete([path])
 
 

@@ -97,6 +97,7 @@ SELECTION_SCHEMA = pa.schema(
         pa.field("weight", pa.float64(), nullable=False),
         pa.field("score", pa.float64()),
         pa.field("rank", pa.int64()),
+        pa.field("matched_key", pa.string()),
     ]
 )
 

@@ -13,6 +13,24 @@ def _reasons(by_reason: dict[str, int]) -> str:
     )
 
 
+def _selection_diagnostics(report: dict[str, Any] | None) -> str:
+    """Indented lines under the select row: OT distances to the target, the selected mix."""
+    lines = []
+    distances = (report or {}).get("ot") or {}
+    if distances.get("target_to_selected") is not None:
+        pool, chosen = distances["target_to_pool"], distances["target_to_selected"]
+        lines.append(
+            f"{report['method']}: OT to the target (Sinkhorn divergence) "
+            f"pool {pool:.4f} → selected {chosen:.4f}"
+        )
+    mix = (report or {}).get("composition")
+    if mix:
+        picked = sorted(mix["selected"].items(), key=lambda item: (-item[1], item[0]))
+        shares = ", ".join(f"{k} {n} of {mix['candidates'][k]}" for k, n in picked)
+        lines.append(f"selected by {mix['field']}: {shares or 'none'}")
+    return "".join(f"\n{'':19}{line}" for line in lines)
+
+
 def describe_stage(name: str, counts: dict[str, Any]) -> str:
     if name == "curate":
         rejected = counts["inputs_rejected"] + counts["segments_rejected"]
@@ -26,12 +44,24 @@ def describe_stage(name: str, counts: dict[str, Any]) -> str:
         return (
             f"{counts['rows']} segments: {counts['selected']} selected "
             f"({counts['selected_seconds']:.1f} s); {_reasons(counts['by_reason'])}"
-        )
+        ) + _selection_diagnostics(counts.get("diagnostics"))
     return (
         f"{counts['samples_written']} samples in {counts['shards']} shards "
         f"(train {counts['train_samples']}, valid {counts['valid_samples']}), "
         f"{counts['seconds']:.1f} s"
     )
+
+
+def describe_training(train: dict[str, Any]) -> str:
+    text = (
+        f"{train['adapter']} on {train['model']}: {train['steps']} steps, "
+        f"{train['trainable_parameters']:,} trainable parameters, loss "
+        f"{train['loss_start']:.3f} → {train['loss_end']:.3f}"
+    )
+    final = train.get("final_eval") or {}
+    if final.get("wer") is not None:
+        text += f"; valid WER {final['wer']:.3f}, CER {final['cer']:.3f}"
+    return text + f" → {train['out']}"
 
 
 def render(record: dict[str, Any]) -> str:
@@ -42,6 +72,9 @@ def render(record: dict[str, Any]) -> str:
     for name, stage in record["stages"].items():
         took = "skipped" if stage["skipped"] else f"{stage['seconds']:.1f}s"
         lines.append(f"{name:<8} {took:>8}  {describe_stage(name, stage['counts'])}")
+    if "train" in record:
+        lines.append(f"{'train':<8} {record['train']['session_seconds']:>7.1f}s  "
+                     f"{describe_training(record['train'])}")  # fmt: skip
     shards = io.join(out, "shards")
     lines += [
         "",

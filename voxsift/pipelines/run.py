@@ -23,6 +23,7 @@ from voxsift.pipelines.stage import (
     run_stage,
 )
 from voxsift.progress import ProgressDisplay, ProgressSink, is_local
+from voxsift.transforms.embed import Embed
 from voxsift.transforms.ingest import is_manifest
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ _LATER_SECTIONS = frozenset({"output", "select", "shard", "train"})
 
 def curate_steps(config: RunConfig) -> list[tuple[str, Any]]:
     """The per-segment steps after segmentation, in order, as (name, PTransform) pairs."""
-    return []
+    return [("Embed", Embed(config.embed))] if config.embed.kinds else []
 
 
 def config_hash(config: RunConfig) -> str:
@@ -162,8 +163,22 @@ def run_all(config: RunConfig, beam_args: list[str], resume: bool) -> dict[str, 
             for name, r in results.items()
         },
     }
+    if config.train is not None:
+        record["train"] = run_train(config, resume)
     io.write_json_atomic(io.join(config.output, "run.json"), record)
     return record
+
+
+def run_train(config: RunConfig, resume: bool) -> dict[str, Any]:
+    """Fine-tune the configured adapter on the run's shards; returns the headline figures."""
+    from voxsift.trainers.loop import train
+
+    print("voxsift: train …", file=sys.stderr, flush=True)
+    out = io.join(config.output, config.train.output)
+    metrics = train(config.train, shards=io.join(config.output, "shards"), out=out, resume=resume)
+    keys = ("model", "adapter", "steps", "trainable_parameters", "total_parameters",
+            "loss_start", "loss_end", "final_eval", "audio_seconds", "session_seconds")  # fmt: skip
+    return {"out": out, **{key: metrics.get(key) for key in keys}}
 
 
 def _versions() -> dict[str, str]:

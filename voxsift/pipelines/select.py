@@ -1,8 +1,13 @@
 """The select stage: segments/*.parquet → selection/*.parquet, one row per segment.
 
-Filters run per record; ranking and the budget need every candidate at once, so the (slim)
-candidates are gathered into one list, scored by the configured method and cut to the budget.
-Every segment gets a row: selected, filtered with a reason, over budget, or part of the target set.
+Hard filters run per record. A reference is fitted once from the target set and a hash-ordered
+sample of the pool (k-means cells, the method's model, e.g. GOT-D's target potential) and reaches
+every worker as a side input. Candidates are grouped by cell; each group is decontaminated against
+the target and evaluation sets, de-duplicated and scored, so scoring spreads over workers while a
+group's arithmetic never depends on the runner. Only (key, duration, score, weight) is gathered to
+rank and cut to the budget. Every segment gets a row: selected, over budget, filtered with a
+reason (and the key it matched, for copies), or part of the target set. ``_diagnostics.json``
+beside the rows holds the OT distances and the composition, and lands in ``run.json``.
 """
 
 from __future__ import annotations
@@ -11,38 +16,66 @@ from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
 
 from voxsift import io
 from voxsift.config import RunConfig
 from voxsift.schema import SEGMENT_METADATA_COLUMNS, SELECTION_SCHEMA
+from voxsift.selectors import diagnostics
 from voxsift.selectors.budget import within_budget
-from voxsift.selectors.filters import filter_reason
-from voxsift.selectors.methods import score
+from voxsift.selectors.confidence import weight
+from voxsift.selectors.dedup import drop_copies
+from voxsift.selectors.filters import field_value, filter_reason, training_text
+from voxsift.selectors.hashing import uniform_hash
+from voxsift.selectors.index import VectorIndex, math_threads
+from voxsift.selectors.methods import Candidate, Reference, fit_reference, score
 from voxsift.selectors.settings import SelectSettings
 
 STAGE = "select"
 _NAMESPACE = f"voxsift.{STAGE}"
-_DECIDED = "decided"
-CANDIDATE_FIELDS = ("key", "duration", "confidence", "embedding")
-"""What ranking methods may read; the rest of a row stays behind to keep the gather small."""
+_DECIDED, _TARGETS, _SUMMARY = "decided", "targets", "summary"
+DIAGNOSTICS = "_diagnostics.json"
+"""Underscored, so readers of the folder as a Parquet dataset skip it (like _SUCCESS)."""
 
 
-def selection_row(row: dict[str, Any], settings: SelectSettings, **values: Any) -> dict[str, Any]:
+def selection_row(
+    key: str, role: str, duration: float, settings: SelectSettings, **values: Any
+) -> dict[str, Any]:
     base = {
-        "key": row["key"],
-        "role": row["role"],
-        "duration": row["duration"],
+        "key": key,
+        "role": role,
+        "duration": duration,
         "method": settings.method,
         "weight": 1.0,
         "score": None,
         "rank": None,
+        "matched_key": None,
     }
     return {**base, **values}
 
 
+def to_candidate(row: dict[str, Any], settings: SelectSettings) -> Candidate:
+    group = field_value(row, settings.diagnostics_field) if settings.diagnostics_field else None
+    embedding = row.get("embedding")
+    return Candidate(
+        key=row["key"],
+        duration=row.get("duration") or 0.0,
+        confidence=row.get("confidence"),
+        weight=weight(row.get("confidence"), settings),
+        has_text=training_text(row) is not None,
+        group=None if group is None else str(group),
+        embedding=None if embedding is None else np.asarray(embedding, dtype=np.float32),
+    )
+
+
+def sample_order(seed: int):
+    """Sort key of the hash-ordered pool sample: the same sample on every runner."""
+    return lambda c: (uniform_hash(seed, c.key, "sample"), c.key)
+
+
 class Judge(beam.DoFn):
-    """Segment row → a slim candidate, or a finished selection row on the ``decided`` output."""
+    """Segment row → a candidate, a target embedding, or a finished row on ``decided``."""
 
     def __init__(self, settings: SelectSettings):
         self._settings = settings
@@ -50,84 +83,198 @@ class Judge(beam.DoFn):
 
     def process(self, row: dict[str, Any]) -> Iterator[Any]:
         self._segments.inc()
+        settings = self._settings
         if row["role"] == "target":
-            picked = self._settings.include_target
+            picked = settings.include_target
             reason = "target_set" if picked else "target_not_included"
             yield beam.pvalue.TaggedOutput(
-                _DECIDED, selection_row(row, self._settings, selected=picked, reason=reason)
-            )
+                _DECIDED,
+                selection_row(row["key"], "target", row["duration"], settings,
+                              selected=picked, reason=reason),
+            )  # fmt: skip
+            yield beam.pvalue.TaggedOutput(_TARGETS, to_candidate(row, settings))
             return
-        reason = filter_reason(row, self._settings)
+        reason = filter_reason(row, settings)
         if reason is not None:
             yield beam.pvalue.TaggedOutput(
-                _DECIDED, selection_row(row, self._settings, selected=False, reason=reason)
-            )
+                _DECIDED,
+                selection_row(row["key"], "pool", row["duration"], settings,
+                              selected=False, reason=reason),
+            )  # fmt: skip
             return
-        yield {name: row.get(name) for name in (*CANDIDATE_FIELDS, "role")}
+        yield to_candidate(row, settings)
 
 
-def choose(candidates: list[dict[str, Any]], settings: SelectSettings) -> Iterator[dict[str, Any]]:
-    """Score every candidate, rank by (score, key) and cut to the budget."""
-    if not candidates:
-        return
-    scores = score(settings.method, candidates, settings.seed)
-    order = sorted(range(len(candidates)), key=lambda i: (scores[i], candidates[i]["key"]))
-    durations = [candidates[i]["duration"] for i in order]
-    chosen = within_budget(durations, settings.budget_hours, settings.budget_count)
-    for rank, (index, picked) in enumerate(zip(order, chosen, strict=True)):
+class ScoreCell(beam.DoFn):
+    """(cell, candidates) → copies dropped with the key they matched, the rest scored."""
+
+    def __init__(self, settings: SelectSettings):
+        self._settings = settings
+        self._dropped = Metrics.counter(_NAMESPACE, "copies_dropped")
+        self._scored = Metrics.counter(_NAMESPACE, "candidates_scored")
+        self._indexes: tuple[Reference, VectorIndex | None, VectorIndex | None] | None = None
+
+    def _index(self, reference: Reference, which: int) -> VectorIndex | None:
+        """The guard (1) or target (2) index, built once per worker and reference."""
+        if self._indexes is None or self._indexes[0] is not reference:
+            guard = VectorIndex(reference.guard) if len(reference.guard) else None
+            targets = VectorIndex(reference.targets) if len(reference.targets) else None
+            self._indexes = (reference, guard, targets)
+        return self._indexes[which]
+
+    def process(self, element: tuple[int, list[Candidate]], reference: Reference) -> Iterator:
+        cell, members = element
+        settings = self._settings
+        members = sorted(members, key=Candidate.preference)
+        with math_threads(settings.threads):
+            guard = self._index(reference, 1)
+            kept, dropped = drop_copies(members, guard, reference.guard_keys, settings)
+            kept.sort(key=lambda c: c.key)
+            scores = score(kept, cell, reference, settings, lambda: self._index(reference, 2))
+        self._dropped.inc(len(dropped))
+        self._scored.inc(len(kept))
+        for candidate, reason, matched in sorted(dropped, key=lambda d: d[0].key):
+            yield beam.pvalue.TaggedOutput(
+                _DECIDED,
+                selection_row(candidate.key, "pool", candidate.duration, settings, selected=False,
+                              reason=reason, matched_key=matched, weight=candidate.weight),
+            )  # fmt: skip
+        for candidate, value in zip(kept, scores, strict=True):
+            yield {"key": candidate.key, "duration": candidate.duration, "score": float(value),
+                   "weight": candidate.weight, "group": candidate.group}  # fmt: skip
+
+
+def choose(scored: list[dict[str, Any]], settings: SelectSettings) -> Iterator[Any]:
+    """Rank every scored candidate by (score, key), cut to the budget, and summarize."""
+    order = sorted(scored, key=lambda r: (r["score"], r["key"]))
+    chosen = within_budget([r["duration"] for r in order], settings.budget_hours,
+                           settings.budget_count)  # fmt: skip
+    for rank, (row, picked) in enumerate(zip(order, chosen, strict=True)):
         yield selection_row(
-            candidates[index],
-            settings,
-            selected=picked,
+            row["key"], "pool", row["duration"], settings, selected=picked,
             reason="selected" if picked else "over_budget",
-            score=float(scores[index]),
-            rank=rank,
-        )
+            score=row["score"], rank=rank, weight=row["weight"],
+        )  # fmt: skip
+    groups = [(row["group"], picked) for row, picked in zip(order, chosen, strict=True)]
+    yield beam.pvalue.TaggedOutput(
+        _SUMMARY, diagnostics.composition(settings.diagnostics_field, groups)
+    )
+
+
+def fit_once(_, targets, guards, sample, settings: SelectSettings) -> Reference:
+    """The reference every worker scores against, fitted with the stage's fixed thread count."""
+    with math_threads(settings.threads):
+        return fit_reference(targets, guards, sample, settings)
+
+
+def diagnose(_, reference: Reference, chosen: list[Candidate], composition, settings, path: str):
+    """Write _diagnostics.json: the fit, the OT distances and the composition."""
+    vectors = [c.embedding for c in chosen if c.embedding is not None]
+    selected = np.stack(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
+    with math_threads(settings.threads):
+        distances = diagnostics.ot_report(reference, selected, settings)
+    report = {
+        "method": settings.method,
+        "fit": diagnostics.fit_report(reference),
+        "ot": distances,
+        "composition": composition,
+    }
+    io.write_json_atomic(path, report)
+
+
+def _guards(pipeline: beam.Pipeline, targets, settings: SelectSettings):
+    """Target embeddings plus those of the evaluation sets named in ``decontaminate_with``."""
+    reads = [
+        pipeline
+        | f"ReadEval{i}" >> beam.io.ReadFromParquet(glob, columns=["key", "duration", "embedding"])
+        | f"EvalRows{i}" >> beam.Map(to_candidate, settings)
+        for i, glob in enumerate(settings.decontaminate_with)
+    ]
+    return [targets, *reads] | "Guards" >> beam.Flatten()
 
 
 def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     settings = config.select
+    folder = io.join(config.output, "selection")
     judged = (
         pipeline
         | "ReadSegments"
         >> beam.io.ReadFromParquet(
             io.join(config.output, "segments", "*.parquet"), columns=SEGMENT_METADATA_COLUMNS
         )
-        | "Filter" >> beam.ParDo(Judge(settings)).with_outputs(_DECIDED, main="candidates")
+        | "Filter" >> beam.ParDo(Judge(settings)).with_outputs(_DECIDED, _TARGETS, main="kept")
+    )
+    candidates, targets = judged.kept, judged[_TARGETS]
+    sample_size = max(settings.nudge.pool_sample, settings.diagnostics_sample)
+    sample = candidates | "PoolSample" >> beam.combiners.Top.Smallest(
+        sample_size, key=sample_order(settings.seed)
+    )
+    root = pipeline | "Once" >> beam.Create([None])
+    reference = beam.pvalue.AsSingleton(
+        root
+        | "Fit"
+        >> beam.Map(
+            fit_once,
+            beam.pvalue.AsList(targets),
+            beam.pvalue.AsList(_guards(pipeline, targets, settings)),
+            beam.pvalue.AsSingleton(sample),
+            settings,
+        )
+    )
+    scored = (
+        candidates
+        | "AssignCells" >> beam.Map(lambda c, ref: (ref.cell(c.embedding), c), reference)
+        | "GroupCells" >> beam.GroupByKey()
+        | "ScoreCells"
+        >> beam.ParDo(ScoreCell(settings), reference).with_outputs(_DECIDED, main="scored")
     )
     ranked = (
-        judged.candidates
+        scored.scored
         | "Gather" >> beam.combiners.ToList()
-        | "Rank" >> beam.FlatMap(choose, settings)
+        | "Rank" >> beam.FlatMap(choose, settings).with_outputs(_SUMMARY, main="rows")
     )
+    picked = (
+        ranked.rows
+        | "Picked" >> beam.Filter(lambda r: r["selected"])
+        | beam.Map(lambda r: (r["key"], True))
+    )
+    chosen = (
+        candidates
+        | "SelectedOnly" >> beam.Filter(lambda c, keys: c.key in keys, beam.pvalue.AsDict(picked))
+        | "SelectedSample"
+        >> beam.combiners.Top.Smallest(settings.diagnostics_sample, key=sample_order(settings.seed))
+    )
+    _ = root | "Diagnose" >> beam.Map(
+        diagnose, reference, beam.pvalue.AsSingleton(chosen),
+        beam.pvalue.AsSingleton(ranked[_SUMMARY]), settings, io.join(folder, DIAGNOSTICS),
+    )  # fmt: skip
     _ = (
-        (judged[_DECIDED], ranked)
+        (judged[_DECIDED], scored[_DECIDED], ranked.rows)
         | "AllRows" >> beam.Flatten()
         | "WriteSelection"
         >> beam.io.WriteToParquet(
-            io.join(config.output, "selection", "part"),
-            SELECTION_SCHEMA,
-            file_name_suffix=".parquet",
+            io.join(folder, "part"), SELECTION_SCHEMA, file_name_suffix=".parquet"
         )
     )
 
 
 def count(output: str, counters: dict[str, int]) -> dict[str, Any]:
-    table = io.read_parquet(
-        io.join(output, "selection", "*.parquet"), ["selected", "reason", "duration"]
-    )
+    folder = io.join(output, "selection")
+    table = io.read_parquet(io.join(folder, "*.parquet"), ["selected", "reason", "duration"])
     reasons = table["reason"].to_pylist()
     selected = [
         d
         for d, s in zip(table["duration"].to_pylist(), table["selected"].to_pylist(), strict=True)
         if s
     ]
+    report = io.join(folder, DIAGNOSTICS)
     return {
         "segments": counters.get("segments", 0),
         "rows": table.num_rows,
         "selected": len(selected),
         "selected_seconds": round(sum(selected), 3),
         "by_reason": {r: reasons.count(r) for r in sorted(set(reasons))},
+        "diagnostics": io.read_json(report) if io.exists(report) else None,
     }
 
 

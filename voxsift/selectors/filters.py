@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from voxsift.selectors.settings import SelectSettings
+from voxsift.selectors.confidence import confidence_reason
+from voxsift.selectors.settings import METHODS_NEEDING_TARGET, SelectSettings
 
 
 def training_text(row: dict[str, Any]) -> str | None:
@@ -38,4 +39,6 @@ def filter_reason(row: dict[str, Any], settings: SelectSettings) -> str | None:
     for name, allowed in sorted(settings.where.items()):
         if field_value(row, name) not in allowed:
             return f"filtered_where_{name}"
-    return None
+    if settings.method in METHODS_NEEDING_TARGET and row.get("embedding") is None:
+        return "filtered_no_embedding"
+    return confidence_reason(row, settings)

@@ -1,0 +1,194 @@
+"""The report's sections about the run and its audio: counts, durations, SNR, confidence, training.
+
+One function per section: numbers from :mod:`data`, figures from :mod:`plots`.
+
+Each function returns a :class:`Section` whatever the run produced: a part whose columns a step
+did not fill says so in one line, so a backbone-only run and a full run get the same headings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from voxsift.report import data, plots
+from voxsift.report.html import Section, absent, heading, image, paragraph, table
+
+NO_SEGMENTS = "No segments/*.parquet in this run folder: curate did not finish."
+NO_SELECTION = "No selection/*.parquet in this run folder: select did not run."
+
+
+def counts(run: data.RunData) -> Section:
+    """Per-stage counts from run.json, then reject rows by stage and reason."""
+    parts = []
+    stages = data.stage_counts(run.run)
+    if not stages:
+        parts.append(absent("No run.json in this run folder: the chain did not finish."))
+    for name, values in stages.items():
+        seconds = (run.run or {})["stages"][name].get("seconds")
+        rows = [[key, value] for key, value in _flatten(values)]
+        parts.append(table(["count", "value"], rows, caption=f"{name} ({seconds} s)"))
+    parts.append(heading("Reject reasons"))
+    if not run.rejects:
+        parts.append(paragraph("No input or segment was rejected."))
+    else:
+        ordered = sorted(run.rejects.items(), key=lambda item: (-item[1], item[0]))
+        parts.append(table(["stage", "reason", "rows"], [[s, r, n] for (s, r), n in ordered]))
+        labels = [f"{s}: {r}" for (s, r), _ in ordered]
+        parts.append(
+            image(
+                plots.bars(labels, {"rejects": np.array([n for _, n in ordered])}, "rows"),
+                "reject reasons",
+            )
+        )
+    return Section("counts", "Counts per stage and reject reasons", "\n".join(parts))
+
+
+def _flatten(values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """One level of nesting spelled out (``by_reason: selected``); diagnostics have a section."""
+    flat = []
+    for key, value in values.items():
+        if key == "diagnostics":
+            continue
+        if isinstance(value, dict):
+            flat += [(f"{key}: {inner}", v) for inner, v in value.items()] or [(key, "none")]
+        else:
+            flat.append((key, value))
+    return flat
+
+
+def durations(run: data.RunData) -> Section:
+    if run.rows is None:
+        return Section("durations", "Duration", absent(NO_SEGMENTS))
+    seconds = data.numbers(run.rows, "duration")
+    masks = data.role_masks(run.rows)
+    summary = [
+        [
+            name,
+            int(mask.sum()),
+            float(seconds[mask].sum()),
+            float(seconds[mask].sum() / 3600),
+            data.mean_of(seconds[mask]),
+        ]
+        for name, mask in masks.items()
+    ]
+    body = [
+        table(["group", "segments", "seconds", "hours", "mean seconds"], summary),
+        image(plots.histogram({n: seconds[m] for n, m in masks.items()}, "seconds"), "durations"),
+    ]
+    return Section("durations", "Duration", "\n".join(body))
+
+
+def snr(run: data.RunData) -> Section:
+    title = "SNR before and after enhancement"
+    if run.rows is None:
+        return Section("snr", title, absent(NO_SEGMENTS))
+    before, after = data.numbers(run.rows, "snr_before_db"), data.numbers(run.rows, "snr_after_db")
+    measured = np.isfinite(before) & np.isfinite(after)
+    if not measured.any():
+        message = "Not measured: the enhance step did not run (snr_before_db is null)."
+        return Section("snr", title, absent(message))
+    methods = np.asarray([m or "(none)" for m in run.rows["enhancement"].to_pylist()])
+    rows, pairs = [], {}
+    for method in sorted(set(methods[measured])):
+        mask = measured & (methods == method)
+        rows.append(
+            [
+                method,
+                int(mask.sum()),
+                data.mean_of(before[mask]),
+                data.mean_of(after[mask]),
+                data.mean_of(after[mask] - before[mask]),
+            ]
+        )
+        pairs[method] = (before[mask], after[mask])
+    body = [
+        table(["enhancement", "segments", "mean before dB", "mean after dB", "mean gain dB"], rows),
+        image(
+            plots.histogram(
+                {"before": before[measured], "after": after[measured]}, "estimated SNR (dB)"
+            ),
+            "SNR histogram",
+        ),
+        image(
+            plots.scatter(pairs, "SNR before (dB)", "SNR after (dB)", diagonal=True),
+            "SNR before against after",
+        ),
+    ]
+    return Section("snr", title, "\n".join(body))
+
+
+def confidence(run: data.RunData) -> Section:
+    title = "Teacher confidence"
+    if run.rows is None:
+        return Section("confidence", title, absent(NO_SEGMENTS))
+    values = data.numbers(run.rows, "confidence")
+    if not np.isfinite(values).any():
+        message = "No confidences: the pseudo-label step did not run (confidence is null)."
+        return Section("confidence", title, absent(message))
+    masks = data.role_masks(run.rows)
+    body = [
+        image(
+            plots.histogram(
+                {n: values[m] for n, m in masks.items() if n != "selected"}, "confidence"
+            ),
+            "confidence histogram",
+        )
+    ]
+    body.append(heading("Confidence against WER of the pseudo-label to the reference"))
+    wer = data.numbers(run.rows, "label_wer")
+    both = np.isfinite(values) & np.isfinite(wer)
+    if not both.any():
+        body.append(absent("No segment has both a reference transcript and a confidence."))
+    else:
+        rho = _spearman(values[both], wer[both])
+        body.append(
+            table(
+                ["segments with a reference", "mean WER", "Spearman ρ(conf, WER)"],
+                [[int(both.sum()), data.mean_of(wer[both]), rho]],
+            )
+        )
+        body.append(
+            image(
+                plots.scatter({"segments": (values[both], wer[both])}, "confidence", "label WER"),
+                "confidence against WER",
+            )
+        )
+    return Section("confidence", title, "\n".join(body))
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    ranks = [np.argsort(np.argsort(v, kind="stable"), kind="stable") for v in (x, y)]
+    return float(np.corrcoef(*ranks)[0, 1])
+
+
+def training(run: data.RunData) -> Section:
+    title = "Training curves"
+    metrics = run.training
+    if metrics is None:
+        return Section("training", title, absent("No train step ran (no metrics.json)."))
+    curve = np.asarray(metrics.get("loss_curve") or [], dtype=np.float64).reshape(-1, 2)
+    evals = [e for e in metrics.get("eval") or [] if e]
+    final = metrics.get("final_eval") or {}
+    rows = [[k, metrics.get(k)] for k in ("model", "adapter", "steps", "loss_start", "loss_end")]
+    rows += [[f"final {k}", final.get(k)] for k in ("wer", "cer", "loss") if k in final]
+    body = [table(["metric", "value"], rows)]
+    panels: dict[str, plots.Pairs] = {}
+    if len(curve):
+        panels["loss"] = {"train": (curve[:, 0], curve[:, 1])}
+    if evals:
+        steps = np.array([e["step"] for e in evals], dtype=np.float64)
+        panels.setdefault("loss", {})["valid"] = (steps, _series(evals, "loss"))
+        panels["error rate"] = {k: (steps, _series(evals, k)) for k in ("wer", "cer")}
+    if panels:
+        body.append(image(plots.lines(panels, "step"), "training curves"))
+    else:
+        body.append(absent("metrics.json holds no loss curve or evaluation."))
+    return Section("training", title, "\n".join(body))
+
+
+def _series(evals: list[dict[str, Any]], key: str) -> np.ndarray:
+    return np.asarray([e.get(key) for e in evals], dtype=np.float64)

@@ -1,0 +1,84 @@
+"""Where the shards are: an index.json folder (local or remote) or a pattern of tar URLs.
+
+The trainer takes any folder of voxsift shards, so it only needs the index's shard names and
+counts, or a brace/glob pattern when there is no index. Remote folders are read through Beam's
+FileSystems (gs://, s3://) or HTTP; the tars themselves are streamed by webdataset's openers.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from dataclasses import dataclass
+
+from braceexpand import braceexpand
+
+from voxsift import io
+
+
+@dataclass(frozen=True)
+class ShardSet:
+    """Train and valid shard URLs, with the index's train totals when an index was read."""
+
+    train: list[str]
+    valid: list[str]
+    train_samples: int | None = None
+    train_seconds: float | None = None
+
+
+def read_text(path: str) -> str:
+    """A small text file: http(s) directly, anything else through voxsift.io (FileSystems)."""
+    if path.startswith(("http://", "https://")):
+        with urllib.request.urlopen(path) as response:  # noqa: S310 - a user-given shard URL
+            return response.read().decode("utf-8")
+    return io.read_text(path)
+
+
+def resolve_shards(spec: str) -> ShardSet:
+    """Shard URLs for a folder (its index.json), an index.json path, or a brace/glob pattern.
+
+    With a pattern, tars whose name starts with ``valid`` are the evaluation split.
+    """
+    if spec.endswith(".tar") or any(c in spec for c in "{*?["):
+        return _from_pattern(spec)
+    folder = spec.removesuffix("index.json").rstrip("/")
+    index_path = f"{folder}/index.json"
+    try:
+        index = json.loads(read_text(index_path))
+    except FileNotFoundError as error:
+        raise FileNotFoundError(
+            f"no index.json in {folder!r}: pass a shard folder written by voxsift, or a pattern "
+            f"such as '{folder}/train-{{000000..000009}}.tar'"
+        ) from error
+    entries = index.get("shards", [])
+    urls = {
+        split: [f"{folder}/{e['name']}" for e in entries if e["split"] == split]
+        for split in ("train", "valid")
+    }
+    train = [e for e in entries if e["split"] == "train"]
+    if not train:
+        raise ValueError(f"{index_path} lists no train shards")
+    return ShardSet(
+        urls["train"],
+        urls["valid"],
+        sum(e["samples"] for e in train),
+        sum(float(e["seconds"]) for e in train),
+    )
+
+
+def _from_pattern(spec: str) -> ShardSet:
+    urls: list[str] = []
+    for expanded in braceexpand(spec):
+        if any(c in expanded for c in "*?["):
+            urls.extend(sorted(_glob(expanded)))
+        else:
+            urls.append(expanded)
+    valid = [u for u in urls if u.rsplit("/", 1)[-1].startswith("valid")]
+    train = [u for u in urls if u not in valid]
+    if not train:
+        raise ValueError(f"shard pattern {spec!r} matches no train shards")
+    return ShardSet(train, valid)
+
+
+def _glob(pattern: str) -> list[str]:
+    return [path for path, _ in io.match(pattern)]
