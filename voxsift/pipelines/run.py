@@ -76,7 +76,7 @@ def _stage_spec(
     if name == "select":
         return (
             [io.join(out, "selection")],
-            lambda p: select.build(p, config),
+            lambda p: select.build(p, config, sink),
             lambda c: select.count(out, c),
             select.check,
         )

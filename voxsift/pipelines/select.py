@@ -21,6 +21,7 @@ from apache_beam.metrics import Metrics
 
 from voxsift import io
 from voxsift.config import RunConfig
+from voxsift.progress import ProgressSink
 from voxsift.schema import SEGMENT_METADATA_COLUMNS, SELECTION_SCHEMA
 from voxsift.selectors import diagnostics
 from voxsift.selectors.budget import within_budget
@@ -77,12 +78,17 @@ def sample_order(seed: int):
 class Judge(beam.DoFn):
     """Segment row → a candidate, a target embedding, or a finished row on ``decided``."""
 
-    def __init__(self, settings: SelectSettings):
+    def __init__(self, settings: SelectSettings, progress: ProgressSink):
         self._settings = settings
+        self._progress = progress
         self._segments = Metrics.counter(_NAMESPACE, "segments")
+
+    def finish_bundle(self) -> None:
+        self._progress.flush()
 
     def process(self, row: dict[str, Any]) -> Iterator[Any]:
         self._segments.inc()
+        self._progress.add(1, row["duration"])
         settings = self._settings
         if row["role"] == "target":
             picked = settings.include_target
@@ -193,7 +199,7 @@ def _guards(pipeline: beam.Pipeline, targets, settings: SelectSettings):
     return [targets, *reads] | "Guards" >> beam.Flatten()
 
 
-def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
+def build(pipeline: beam.Pipeline, config: RunConfig, progress: ProgressSink) -> None:
     settings = config.select
     folder = io.join(config.output, "selection")
     judged = (
@@ -202,7 +208,8 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
         >> beam.io.ReadFromParquet(
             io.join(config.output, "segments", "*.parquet"), columns=SEGMENT_METADATA_COLUMNS
         )
-        | "Filter" >> beam.ParDo(Judge(settings)).with_outputs(_DECIDED, _TARGETS, main="kept")
+        | "Filter"
+        >> beam.ParDo(Judge(settings, progress)).with_outputs(_DECIDED, _TARGETS, main="kept")
     )
     candidates, targets = judged.kept, judged[_TARGETS]
     sample_size = max(settings.nudge.pool_sample, settings.diagnostics_sample)
