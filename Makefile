@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
+# Both cores on the local runner; override with `make demo BEAM_ARGS=`.
+BEAM_ARGS ?= --direct_num_workers=2 --direct_running_mode=multi_processing
 
 .PHONY: setup demo test lint bench clean
 
@@ -17,7 +19,7 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/voxsift synth $(DEMO)/corpus --utterances 200 --seed 0
-	$(BIN)/voxsift run examples/demo.yaml --out $(DEMO)/run
+	$(BIN)/voxsift run examples/demo.yaml --out $(DEMO)/run -- $(BEAM_ARGS)
 	$(BIN)/voxsift verify $(DEMO)/run/shards
 
 test: $(STAMP)
@@ -26,8 +28,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check voxsift tests bench
 
+# Benchmarks print ratios against a baseline measured in the same run (README, Performance).
 bench: $(STAMP)
-	$(BIN)/python bench/curate_throughput.py
+	for script in curate_throughput label_throughput select_scale train_loader memory_scaling; do \
+	  $(BIN)/python bench/$$script.py || exit 1; done
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

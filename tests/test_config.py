@@ -19,7 +19,7 @@ BASE = {"input": ["pool.jsonl"], "target": ["target.jsonl"], "output": "out"}
         ({"shard": {"max_bytes": "12XB"}}, "shard.max_bytes", "KB, MB, GB"),
         ({"shard": {"valid_fraction": 1.5}}, "shard.valid_fraction", "less than 1"),
         ({"select": {"budget_hours": 1, "budget_count": 3}}, "select", "not both"),
-        ({"colour": "blue"}, "colour", "allowed: embed, ingest, input"),
+        ({"colour": "blue"}, "colour", "allowed: embed, enhance, ingest, input"),
         ({"input": []}, "input", "at least 1"),
     ],
 )

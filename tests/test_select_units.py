@@ -7,6 +7,7 @@ import pytest
 
 from voxsift.config import ConfigError, parse_config
 from voxsift.pipelines.select import Judge
+from voxsift.progress import ProgressSink
 from voxsift.selectors import dsir, index, nudge, sinkhorn
 from voxsift.selectors.confidence import confidence_reason, weight
 from voxsift.selectors.dedup import near_duplicates
@@ -102,7 +103,7 @@ def test_filters_record_their_reasons(column, value, reason):
     assert confidence_reason({column: None}, settings) is None
     assert confidence_reason({column: value}, settings) == reason
     row = {"key": "k", "role": "pool", "duration": 2.0, "metadata": "{}", column: value}
-    (decided,) = list(Judge(settings).process(row))
+    (decided,) = list(Judge(settings, ProgressSink()).process(row))
     assert decided.value["reason"] == reason and not decided.value["selected"]
 
 

@@ -24,6 +24,12 @@ from pydantic import (
 from voxsift.selectors.settings import METHODS_NEEDING_TARGET, SelectSettings
 from voxsift.trainers.settings import TrainSettings
 from voxsift.transforms.embed import EmbedSettings
+from voxsift.transforms.settings import (
+    EnhanceSettings,
+    LabelSettings,
+    NormalizeSettings,
+    QualitySettings,
+)
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)\s*$", re.IGNORECASE)
 
@@ -104,6 +110,10 @@ class RunConfig(Section):
     ingest: IngestSettings = IngestSettings()
     segment: SegmentSettings = SegmentSettings()
     loudness: LoudnessSettings = LoudnessSettings()
+    enhance: EnhanceSettings = EnhanceSettings()
+    label: LabelSettings = LabelSettings()
+    normalize: NormalizeSettings = NormalizeSettings()
+    quality: QualitySettings = QualitySettings()
     embed: EmbedSettings = EmbedSettings()
     select: SelectSettings = SelectSettings()
     shard: ShardSettings = ShardSettings()

@@ -31,6 +31,18 @@ def _selection_diagnostics(report: dict[str, Any] | None) -> str:
     return "".join(f"\n{'':19}{line}" for line in lines)
 
 
+def _curate_steps(steps: dict[str, dict[str, Any]]) -> str:
+    """Indented lines under the curate row: each step's records, failures and compute time."""
+    lines = []
+    for step, f in steps.items():
+        rtf = f" (RTF {f['real_time_factor']:.3f})" if f["real_time_factor"] is not None else ""
+        lines.append(
+            f"{step}: {f['records']} processed, {f['skipped']} passed through, "
+            f"{f['failures']} failed; {f['seconds']:.1f} s compute{rtf}"
+        )
+    return "".join(f"\n{'':19}{line}" for line in lines)
+
+
 def describe_stage(name: str, counts: dict[str, Any]) -> str:
     if name == "curate":
         rejected = counts["inputs_rejected"] + counts["segments_rejected"]
@@ -39,7 +51,7 @@ def describe_stage(name: str, counts: dict[str, Any]) -> str:
             f"{counts['inputs']} inputs: {counts['inputs_kept']} kept, "
             f"{counts['inputs_rejected']} rejected{why} → {counts['segments_kept']} segments, "
             f"{counts['seconds_kept']:.1f} s of audio ({counts['target_segments']} target)"
-        )
+        ) + _curate_steps(counts.get("steps") or {})
     if name == "select":
         return (
             f"{counts['rows']} segments: {counts['selected']} selected "

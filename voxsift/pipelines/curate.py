@@ -271,7 +271,36 @@ def count(output: str, counters: dict[str, int]) -> dict[str, Any]:
         "seconds_kept": round(sum(segments["duration"].to_pylist()), 3),
         "target_segments": segments["role"].to_pylist().count("target"),
         "rejected_by_reason": {r: reasons.count(r) for r in sorted(set(reasons))},
+        "steps": step_figures(counters),
     }
+
+
+_STEP_ORDER = ("enhance", "label", "normalize", "quality", "embed")
+
+
+def _step_rank(step: str) -> tuple[int, str]:
+    """Pipeline order for the known steps, then any other by name."""
+    return (_STEP_ORDER.index(step) if step in _STEP_ORDER else len(_STEP_ORDER), step)
+
+
+def step_figures(counters: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Per curate step (``label.records`` ...): records, skipped, failures, seconds, RTF."""
+    steps: dict[str, dict[str, int]] = {}
+    for name, value in counters.items():
+        step, _, counter = name.partition(".")
+        if counter:
+            steps.setdefault(step, {})[counter] = value
+    figures = {}
+    for step, values in sorted(steps.items(), key=lambda kv: _step_rank(kv[0])):
+        audio_ms = values.get("audio_ms", 0)
+        figures[step] = {
+            "records": values.get("records", 0),
+            "skipped": values.get("skipped", 0),
+            "failures": values.get("failures", 0),
+            "seconds": round(values.get("step_ms", 0) / 1000, 2),
+            "real_time_factor": round(values["step_ms"] / audio_ms, 4) if audio_ms else None,
+        }
+    return figures
 
 
 def check(counts: dict[str, Any]) -> list[str]:

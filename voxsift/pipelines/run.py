@@ -23,6 +23,7 @@ from voxsift.pipelines.stage import (
     run_stage,
 )
 from voxsift.progress import ProgressDisplay, ProgressSink, is_local
+from voxsift.transforms import steps
 from voxsift.transforms.embed import Embed
 from voxsift.transforms.ingest import is_manifest
 
@@ -38,7 +39,8 @@ _LATER_SECTIONS = frozenset({"output", "select", "shard", "train"})
 
 def curate_steps(config: RunConfig) -> list[tuple[str, Any]]:
     """The per-segment steps after segmentation, in order, as (name, PTransform) pairs."""
-    return [("Embed", Embed(config.embed))] if config.embed.kinds else []
+    transforms = steps.curate_steps(config.quality, config.enhance, config.label, config.normalize)
+    return transforms + ([("Embed", Embed(config.embed))] if config.embed.kinds else [])
 
 
 def config_hash(config: RunConfig) -> str:

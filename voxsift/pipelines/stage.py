@@ -50,12 +50,20 @@ def read_marker(folder: str) -> dict[str, Any] | None:
 
 
 def counters(result: beam.runners.runner.PipelineResult, namespace: str) -> dict[str, int]:
-    """Committed counter values of one namespace, summed over steps."""
-    query = result.metrics().query(MetricsFilter().with_namespace(namespace))
+    """Committed counter values of a namespace and its sub-namespaces, summed over steps.
+
+    ``voxsift.curate``'s own counters keep their names; those of ``voxsift.curate.label`` come
+    back as ``label.<name>``.
+    """
     totals: dict[str, int] = {}
-    for counter in query["counters"]:
+    for counter in result.metrics().query(MetricsFilter())["counters"]:
+        space = counter.key.metric.namespace
+        if space != namespace and not space.startswith(namespace + "."):
+            continue
+        prefix = space.removeprefix(namespace).lstrip(".")
+        name = f"{prefix}.{counter.key.metric.name}" if prefix else counter.key.metric.name
         value = counter.committed if counter.committed is not None else counter.attempted
-        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + value
+        totals[name] = totals.get(name, 0) + value
     return totals
 
 
