@@ -32,6 +32,8 @@ from voxsift.exports import export
 from voxsift.exports.shards import read_samples
 from voxsift.pipelines import run
 from voxsift.report import write_report
+from voxsift.trainers.loop import train
+from voxsift.trainers.settings import TrainSettings
 
 PREFIX = "memfs://"
 
@@ -179,7 +181,7 @@ def test_remove_tree_clears_a_folder_of_objects(bucket):
     assert sorted(MemoryFileSystem.objects) == [f"{bucket}/run/segments-old/keep"]
 
 
-def test_run_on_a_remote_filesystem(corpus, bucket):
+def test_run_on_a_remote_filesystem(corpus, bucket, tmp_path):
     remote = f"{bucket}/corpus"
     _upload(corpus, remote, lines=8)
     MemoryFileSystem.put(f"{remote}/audio/pool-000020.txt", b"a sidecar transcript")
@@ -209,6 +211,11 @@ def test_run_on_a_remote_filesystem(corpus, bucket):
     assert line["audio_filepath"].startswith(f"{bucket}/nemo/audio/") and io.exists(
         line["audio_filepath"]
     )
+    tiny = TrainSettings(
+        model="random:whisper?window=10&d_model=32&layers=1", steps=2, data={"max_seconds": 10}
+    )
+    metrics = train(tiny, shards=shards, out=str(tmp_path / "adapter"))
+    assert metrics["steps"] == 2 and "unreadable_shard" not in metrics["dropped"]
 
 
 def test_dataflow_example_points_every_path_at_gcs():

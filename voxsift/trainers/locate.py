@@ -2,18 +2,35 @@
 
 The trainer takes any folder of voxsift shards, so it only needs the index's shard names and
 counts, or a brace/glob pattern when there is no index. Remote folders are read through Beam's
-FileSystems (gs://, s3://) or HTTP; the tars themselves are streamed by webdataset's openers.
+FileSystems (gs://, s3://) or HTTP. webdataset streams the tars; for every scheme but local files,
+pipes and HTTP its opener is pointed at FileSystems too, so the trainer reads exactly the stores
+(and credentials) the pipelines write to, instead of shelling out to ``gsutil``.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import urllib.request
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from braceexpand import braceexpand
 
 from voxsift import io
+
+
+def open_with_filesystems(url: str, mode: str = "rb", bufsize: int = 8192, **_: object) -> BinaryIO:
+    """webdataset's opener signature over :func:`voxsift.io.open_read` (read-only)."""
+    if mode != "rb":
+        raise ValueError(f"shards are opened for reading only, not {mode!r}: {url}")
+    return io.open_read(url)
+
+
+# ``webdataset.gopen`` is shadowed by the function of that name; the module holds the table.
+_OPENERS = importlib.import_module("webdataset.gopen").gopen_schemes
+for _scheme in ("gs", "s3", "__default__"):
+    _OPENERS[_scheme] = open_with_filesystems
 
 
 @dataclass(frozen=True)
