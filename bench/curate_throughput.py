@@ -29,6 +29,17 @@ from voxsift.synth import synthesize
 from voxsift.transforms.ingest import parse_manifest_line
 
 
+SAME_WORK = {
+    "select": {"method": "random"},
+    "enhance": {"method": "none"},
+    "label": {"teacher": "none"},
+    "normalize": {"enabled": False},
+    "quality": {"enabled": False},
+    "embed": {"kinds": []},
+}
+"""Curate with the model steps off, so both sides do exactly decode, VAD, loudness and FLAC."""
+
+
 def plain_loop(manifest: Path, out: Path, config) -> float:
     """The same per-file work as the curate stage, without Beam; returns wall seconds."""
     started = time.perf_counter()
@@ -46,9 +57,7 @@ def plain_loop(manifest: Path, out: Path, config) -> float:
 
 def beam_stage(manifest: Path, out: Path, beam_args: list[str]) -> tuple[float, float]:
     """Wall seconds of the Beam curate stage and the seconds of audio it kept."""
-    config = parse_config(
-        {"input": [str(manifest)], "output": str(out), "select": {"method": "random"}}
-    )
+    config = parse_config({"input": [str(manifest)], "output": str(out), **SAME_WORK})
     started = time.perf_counter()
     result = run_one("curate", config, beam_args, resume=False)
     return time.perf_counter() - started, result.counts["seconds_kept"]
@@ -56,7 +65,7 @@ def beam_stage(manifest: Path, out: Path, beam_args: list[str]) -> tuple[float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--utterances", type=int, default=160)
+    parser.add_argument("--utterances", type=int, default=600)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)

@@ -1,0 +1,348 @@
+"""Closed-loop evaluation: does curation improve target-domain accuracy after fine-tuning?
+
+    .venv/bin/python bench/closed_loop.py --small --out /tmp/closed_loop   # smoke run, < 10 min
+    .venv/bin/python bench/closed_loop.py --out bench-out/closed_loop      # full run, by hand
+
+1. A world with domain shift (closed_loop_world.py): a clean source domain (four voices), a pool
+   of other voices, noises, reverberation, fast speech and telephone speech in which the target
+   domain (telephone speech of two unseen voices) is one tenth, a small labeled target set and
+   held-out target and source test sets.
+2. A base model trained from scratch by voxsift's own trainer (``adapter: full``) on the source
+   domain's shards, made by ``voxsift run``. It stands in for a pretrained checkpoint: it is a
+   checkpoint folder, and everything after takes it by its path as it would take a hub model.
+3. The pool is curated by ``voxsift run``: labeled by a teacher (the base itself, ``ctc:BASE``,
+   with confidences, or pocketsphinx), then selected by each method at the same budget with the
+   target set added (``include_target``) and sharded. Curate runs once; ``--resume`` reruns only
+   select and shard per method.
+4. The base is fine-tuned with the same adapter and steps on each selection, for each seed
+   (selection seed and training seed), and scored on the target and source test sets (CER;
+   source CER measures forgetting). The OT distance from the target to each selected set and the
+   target domain's share of it come from the select stage's diagnostics.
+
+Each finished piece (world, base, each fine-tuned model and its scores) is kept under --out and
+reused by a rerun with the same settings. Results: OUT/results.json and OUT/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from closed_loop_eval import TestSet, error_rates, load_test_set, summarize, table  # noqa: E402
+from closed_loop_world import WorldSpec, build_world, read_manifest  # noqa: E402
+from transformers.utils import logging as transformers_logging  # noqa: E402
+
+from voxsift.config import ConfigError, RunConfig, parse_config  # noqa: E402
+from voxsift.pipelines.run import run_all  # noqa: E402
+from voxsift.trainers.loop import train  # noqa: E402
+from voxsift.trainers.settings import TrainSettings  # noqa: E402
+
+METHODS: dict[str, dict[str, Any]] = {
+    "random": {"method": "random", "weighting": "none"},
+    "confidence": {"method": "confidence", "weighting": "none"},
+    "knn": {"method": "knn", "weighting": "none"},
+    "dsir": {"method": "dsir", "weighting": "none"},
+    "nudge": {"method": "nudge", "weighting": "none"},
+    "nudge+confidence": {"method": "nudge", "weighting": "confidence"},
+    "target-only": {"method": "random", "weighting": "none", "where": {"condition": []}},
+}
+"""Select settings per compared method. Only ``nudge+confidence`` weights the loss, so the others
+differ by what they select alone; ``target-only`` selects nothing from the pool (the target set
+alone), the reference that tells whether pool data helps at all."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything that sizes a run: the world, the base's training, the fine-tuning."""
+
+    world: WorldSpec
+    base_model: str
+    base_steps: int
+    base_lr: float
+    budget: int
+    adapter: str
+    rank: int
+    finetune_steps: int
+    finetune_lr: float
+    batch_seconds: float
+    seeds: tuple[int, ...]
+
+
+FULL = Plan(
+    world=WorldSpec(),
+    base_model="random:parakeet",
+    base_steps=1500,
+    base_lr=2e-3,
+    budget=300,
+    adapter="lora",
+    rank=16,
+    finetune_steps=150,
+    finetune_lr=2e-3,
+    batch_seconds=60.0,
+    seeds=(0, 1, 2),
+)
+SMALL = Plan(
+    world=WorldSpec(source_train=48, source_test=12, pool=80, target=8, target_test=12),
+    base_model="random:parakeet?hidden=48&layers=1&channels=8&kernel=7",
+    base_steps=12,
+    base_lr=2e-3,
+    budget=16,
+    adapter="lora",
+    rank=4,
+    finetune_steps=4,
+    finetune_lr=2e-3,
+    batch_seconds=30.0,
+    seeds=(0,),
+)
+
+
+def digest(value: Any) -> str:
+    """A short hash of settings, naming the folder of what they produce."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def curate_sections(teacher: str) -> dict[str, Any]:
+    """Curate steps of the run config that this checkout knows (sections are being wired in).
+
+    Enhancement, normalization and quality are off: test audio is not enhanced either, the
+    world's text has no numbers, and no filter reads the quality columns.
+    """
+    wanted = {
+        "enhance": {"method": "none"},
+        "label": {"teacher": teacher, "relabel_transcribed": True, "device": "cpu"},
+        "normalize": {"enabled": False},
+        "quality": {"enabled": False},
+    }
+    return {name: section for name, section in wanted.items() if name in RunConfig.model_fields}
+
+
+def base_config(paths: dict[str, Path], output: Path) -> RunConfig:
+    """The source domain through curate → select (everything) → shard, 5% for validation."""
+    return parse_config(
+        {
+            "input": [str(paths["source_train"])],
+            "output": str(output),
+            **curate_sections("none"),
+            "embed": {"kinds": []},
+            "select": {"method": "random", "weighting": "none", "dedup": False},
+            "shard": {"valid_fraction": 0.05},
+        }
+    )
+
+
+def pool_config(
+    plan: Plan, paths: dict[str, Path], output: Path, teacher: str, method: str, seed: int
+) -> RunConfig:
+    """The pool curated with the teacher, selected by ``method`` at the plan's budget."""
+    select = {
+        **METHODS[method],
+        "budget_count": plan.budget,
+        "include_target": True,
+        "seed": seed,
+        "diagnostics_field": "condition",
+    }
+    return parse_config(
+        {
+            "input": [str(paths["pool"])],
+            "target": [str(paths["target"])],
+            "output": str(output),
+            **curate_sections(teacher),
+            "embed": {"kinds": ["acoustic"]},
+            "select": select,
+            "shard": {"valid_fraction": 0.0, "seed": seed},
+        }
+    )
+
+
+def train_settings(plan: Plan, **fields: Any) -> TrainSettings:
+    data = {"batch_seconds": plan.batch_seconds, "max_seconds": 16.0, "shuffle_buffer": 500}
+    return TrainSettings(save_every=10_000, log_every=25, data=data, **fields)
+
+
+def train_base(plan: Plan, paths: dict[str, Path], out: Path) -> Path:
+    """The base checkpoint folder: source shards by ``voxsift run``, then full training."""
+    key = digest([asdict(plan.world), plan.base_model, plan.base_steps, plan.base_lr])
+    folder = out / f"base-{key}"
+    if (folder / "metrics.json").exists():
+        return folder
+    run = out / f"base-run-{key}"
+    run_all(base_config(paths, run), [], resume=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    settings = train_settings(
+        plan, model=plan.base_model, adapter="full", steps=plan.base_steps, lr=plan.base_lr
+    )
+    metrics = train(settings, str(run / "shards"), str(folder))
+    final = metrics["final_eval"] or {}
+    print(f"closed loop: base trained, valid CER {final.get('cer')}", flush=True)
+    return folder
+
+
+def selection_figures(record: dict[str, Any]) -> dict[str, Any]:
+    """OT distance target→selection and the target domain's share of the selected pool rows."""
+    diagnostics = record["stages"]["select"]["counts"].get("diagnostics") or {}
+    ot = diagnostics.get("ot") or {}
+    chosen = (diagnostics.get("composition") or {}).get("selected") or {}
+    total = sum(chosen.values())
+    return {
+        "ot_to_selected": ot.get("target_to_selected"),
+        "target_share": chosen.get("target", 0) / total if total else None,
+        "selected": record["stages"]["select"]["counts"]["selected"],
+    }
+
+
+def finetune_one(
+    plan: Plan, config: RunConfig, base: Path, seed: int, folder: Path, tests: list[TestSet]
+) -> dict[str, Any]:
+    """Select and shard (curate reused), fine-tune the base on the shards, score the result."""
+    record = run_all(config, [], resume=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    settings = train_settings(
+        plan,
+        model=str(base),
+        adapter=plan.adapter,
+        rank=plan.rank,
+        alpha=2.0 * plan.rank,
+        steps=plan.finetune_steps,
+        lr=plan.finetune_lr,
+        seed=seed,
+    )
+    train(settings, str(Path(config.output) / "shards"), str(folder))
+    scores = error_rates(folder, tests)
+    return {
+        "seed": seed,
+        "target_cer": scores["target"]["cer"],
+        "target_wer": scores["target"]["wer"],
+        "source_cer": scores["source"]["cer"],
+        **selection_figures(record),
+    }
+
+
+def compare(
+    plan: Plan,
+    paths: dict[str, Path],
+    base: Path,
+    teacher: str,
+    methods: list[str],
+    tests: list[TestSet],
+    out: Path,
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Rows (method, seed, scores) for every method that this checkout can run; skip notes."""
+    key = digest([str(base), teacher, asdict(plan)])
+    pool_run = out / f"pool-run-{key}"
+    rows, skipped = [], {}
+    for method in methods:
+        for seed in plan.seeds:
+            folder = out / f"finetune-{key}" / f"{method}-{seed}"
+            done = folder / "scores.json"
+            if done.exists():
+                rows.append(json.loads(done.read_text()))
+                continue
+            try:
+                config = pool_config(plan, paths, pool_run, teacher, method, seed)
+                row = {"method": method, **finetune_one(plan, config, base, seed, folder, tests)}
+            except (ConfigError, NotImplementedError) as error:
+                skipped[method] = str(error).splitlines()[-1].strip()
+                print(f"closed loop: skipping {method}: {skipped[method]}", flush=True)
+                break
+            done.write_text(json.dumps(row, indent=1))
+            rows.append(row)
+    return rows, skipped
+
+
+def choose_teacher(requested: str, base: Path) -> str:
+    """``ctc:BASE`` when asked and this checkout registers it; else pocketsphinx, with a note."""
+    if requested == "pocketsphinx":
+        return "pocketsphinx"
+    from voxsift.transforms.settings import LabelSettings
+
+    try:
+        LabelSettings(teacher=f"ctc:{base}")
+    except ValueError:
+        print("closed loop: label.teacher ctc:PATH is not registered; using pocketsphinx")
+        return "pocketsphinx"
+    return f"ctc:{base}"
+
+
+def write_results(out: Path, result: dict[str, Any]) -> str:
+    """results.json (everything) and results.md (the table and how it was made)."""
+    summary = summarize(result["rows"])
+    markdown = table(summary, result["base"])
+    notes = [f"- skipped {m}: {why}" for m, why in result["skipped"].items()]
+    text = "\n".join([f"`{result['command']}`", "", markdown, "", *notes]).rstrip() + "\n"
+    (out / "results.json").write_text(json.dumps({**result, "summary": summary}, indent=1))
+    (out / "results.md").write_text(text)
+    return text
+
+
+class Clock:
+    """Wall-clock seconds per phase and in total, for results.json."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str, function: Callable[..., Any], *args: Any) -> Any:
+        begun = time.monotonic()
+        value = function(*args)
+        self.laps[name] = round(time.monotonic() - begun, 1)
+        self.laps["total"] = round(time.monotonic() - self.started, 1)
+        return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="working folder (reused by reruns)")
+    parser.add_argument("--small", action="store_true", help="the smoke-test sizes")
+    parser.add_argument("--seeds", type=int, help="number of seeds (default: 3 full, 1 small)")
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--teacher", choices=["ctc", "pocketsphinx"], default="ctc")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    transformers_logging.disable_progress_bar()
+    plan = SMALL if args.small else FULL
+    if args.seeds:
+        plan = replace(plan, seeds=tuple(range(args.seeds)))
+    out = Path(args.out).resolve()
+    clock = Clock()
+    paths = clock.lap("world", build_world, out / "world", plan.world)
+    base = clock.lap("base", train_base, plan, paths, out)
+    teacher = choose_teacher(args.teacher, base)
+    tests = [load_test_set(n, read_manifest(paths[f"{n}_test"])) for n in ("target", "source")]
+    base_scores = error_rates(base, tests)
+    rows, skipped = clock.lap(
+        "compare", compare, plan, paths, base, teacher, args.methods, tests, out
+    )
+    result = {
+        "command": " ".join(["python bench/closed_loop.py", *(argv or sys.argv[1:])]),
+        "plan": asdict(plan),
+        "teacher": teacher.replace(str(out), "OUT"),
+        "base": {
+            "target_cer": base_scores["target"]["cer"],
+            "target_wer": base_scores["target"]["wer"],
+            "source_cer": base_scores["source"]["cer"],
+        },
+        "rows": rows,
+        "skipped": skipped,
+        "seconds": clock.laps,
+    }
+    print(write_results(out, result), flush=True)
+    print(f"closed loop: seconds {clock.laps}; results in {out}/results.md", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""Scoring for the closed-loop benchmark: test-set CER of a trained model, seeds → mean ± sd.
+
+Test clips get the curate stage's audio treatment (16 kHz mono, EBU R128 loudness), so a model
+is scored on audio prepared the way its training audio was. Error rates go through
+``voxsift.evaltext`` like every WER/CER in the project.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from voxsift.audio import load_mono_16k, normalize_loudness
+from voxsift.config import LoudnessSettings
+from voxsift.evaltext import corpus_error_rates
+from voxsift.trainers.adapters import load_trained
+
+BATCH = 16
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """Clips (16 kHz, loudness-normalized) and their reference texts, longest first."""
+
+    name: str
+    audio: list[np.ndarray]
+    texts: list[str]
+
+
+def load_test_set(name: str, lines: Sequence[dict[str, Any]]) -> TestSet:
+    """Decode and normalize each manifest line's audio; ``ref_text`` is the reference."""
+    loudness = LoudnessSettings()
+    clips = []
+    for line in lines:
+        audio, _ = load_mono_16k(Path(line["audio"]).read_bytes())
+        audio, _, _ = normalize_loudness(audio, loudness.target_lufs, loudness.max_gain_db)
+        clips.append((audio, line["ref_text"]))
+    clips.sort(key=lambda clip: -len(clip[0]))  # similar lengths batch together: less padding
+    return TestSet(name, [a for a, _ in clips], [t for _, t in clips])
+
+
+@torch.no_grad()
+def error_rates(folder: Path, test_sets: Sequence[TestSet]) -> dict[str, dict[str, float]]:
+    """{test set: {"wer", "cer"}} of the model trained into ``folder`` (adapter or full)."""
+    model, adapter = load_trained(folder)
+    network = adapter.network.eval()
+    scores = {}
+    for test in test_sets:
+        hypotheses: list[str] = []
+        for start in range(0, len(test.audio), BATCH):
+            audio = test.audio[start : start + BATCH]
+            inputs = model.family.collate(audio, [""] * len(audio))
+            hypotheses += model.family.transcribe(network, inputs, 0)
+        scores[test.name] = corpus_error_rates(test.texts, hypotheses)
+    return scores
+
+
+def spread(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None with a single value)."""
+    mean = statistics.fmean(values)
+    return mean, statistics.stdev(values) if len(values) > 1 else None
+
+
+def _cell(values: Sequence[float | None], digits: int = 3) -> str:
+    present = [v for v in values if v is not None]
+    if not present:
+        return "–"
+    mean, sd = spread(present)
+    return f"{mean:.{digits}f}" if sd is None else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per method, in first-seen order: every metric's list over seeds."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row["method"], []).append(row)
+    metrics = ("target_cer", "source_cer", "target_wer", "ot_to_selected", "target_share")
+    return [
+        {"method": name, "seeds": len(runs), **{m: [r.get(m) for r in runs] for m in metrics}}
+        for name, runs in grouped.items()
+    ]
+
+
+def table(summary: Sequence[dict[str, Any]], base: dict[str, float]) -> str:
+    """The markdown table: mean ± sd over seeds; the base model's row first."""
+    lines = [
+        "| method | target CER | source CER | target WER | OT target→selected "
+        "| target share of selection | seeds |",
+        "|---|---|---|---|---|---|---|",
+        f"| base (no fine-tuning) | {base['target_cer']:.3f} | {base['source_cer']:.3f} "
+        f"| {base['target_wer']:.3f} | – | – | – |",
+    ]
+    for entry in summary:
+        lines.append(
+            f"| {entry['method']} | {_cell(entry['target_cer'])} | {_cell(entry['source_cer'])} "
+            f"| {_cell(entry['target_wer'])} | {_cell(entry['ot_to_selected'], 4)} "
+            f"| {_cell(entry['target_share'], 2)} | {entry['seeds']} |"
+        )
+    return "\n".join(lines)
