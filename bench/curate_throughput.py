@@ -28,7 +28,6 @@ from voxsift.schema import SEGMENT_SCHEMA
 from voxsift.synth import synthesize
 from voxsift.transforms.ingest import parse_manifest_line
 
-
 SAME_WORK = {
     "select": {"method": "random"},
     "enhance": {"method": "none"},

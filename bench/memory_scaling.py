@@ -3,8 +3,8 @@
 Each stage runs in a fresh child process (``voxsift curate`` / ``voxsift select`` / ``voxsift
 shard``) and reports its own peak RSS, so the figures are per stage and include the interpreter,
 torch and Beam. Every curate step but pseudo-labeling runs (pocketsphinx would make the 10x run
-take most of an hour on 2 cores without changing what is measured). The goal is a 10x/1x ratio under 1.5 for both stages: memory must not grow with
-the corpus.
+take most of an hour on 2 cores without changing what is measured). The goal is a 10x/1x ratio
+under 1.5 for both stages: memory must not grow with the corpus.
 
     .venv/bin/python bench/memory_scaling.py [--base 60]
 """
