@@ -24,7 +24,7 @@ from voxsift.config import parse_config
 from voxsift.pipelines import curate
 from voxsift.pipelines.run import run_one
 from voxsift.progress import ProgressSink
-from voxsift.schema import SEGMENT_SCHEMA
+from voxsift.schema import SEGMENT_SCHEMA, Segment
 from voxsift.synth import synthesize
 from voxsift.transforms.ingest import parse_manifest_line
 
@@ -49,7 +49,8 @@ def plain_loop(manifest: Path, out: Path, config) -> float:
         item = parse_manifest_line(
             raw, "pool", f"{manifest}:{number}", str(manifest), config.ingest
         )
-        rows += [curate.encode_segment(s) for s in segmenter.process(item)]
+        made = segmenter.process(item)
+        rows += [curate.encode_segment(s) for s in made if isinstance(s, Segment)]
     pq.write_table(pa.Table.from_pylist(rows, schema=SEGMENT_SCHEMA), out / "plain.parquet")
     return time.perf_counter() - started
 
