@@ -20,7 +20,8 @@
    target domain's share of it come from the select stage's diagnostics.
 
 Each finished piece (world, base, each fine-tuned model and its scores) is kept under --out and
-reused by a rerun with the same settings. Results: OUT/results.json and OUT/results.md.
+reused by a rerun with the same settings. Results: OUT/results.json and OUT/results.md
+(OUT/results-transcribed.* with ``--candidates transcribed``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,14 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from closed_loop_eval import TestSet, error_rates, load_test_set, summarize, table  # noqa: E402
+from closed_loop_eval import (  # noqa: E402
+    TestSet,
+    error_rates,
+    load_test_set,
+    summarize,
+    table,
+    teacher_table,
+)
 from closed_loop_world import WorldSpec, build_world, read_manifest  # noqa: E402
 from transformers.utils import logging as transformers_logging  # noqa: E402
 
@@ -82,12 +90,12 @@ class Plan:
 FULL = Plan(
     world=WorldSpec(),
     base_model="random:parakeet",
-    base_steps=1500,
+    base_steps=1200,
     base_lr=2e-3,
     budget=300,
     adapter="lora",
     rank=16,
-    finetune_steps=150,
+    finetune_steps=100,
     finetune_lr=2e-3,
     batch_seconds=60.0,
     seeds=(0, 1, 2),
@@ -113,18 +121,18 @@ def digest(value: Any) -> str:
 
 
 def curate_sections(teacher: str) -> dict[str, Any]:
-    """Curate steps of the run config that this checkout knows (sections are being wired in).
+    """The curate steps' sections: only the teacher runs, on every segment.
 
     Enhancement, normalization and quality are off: test audio is not enhanced either, the
-    world's text has no numbers, and no filter reads the quality columns.
+    world's text has no numbers, and no filter reads the quality columns. Transcribed segments
+    are labeled too, so every candidate has a confidence to rank and weight by.
     """
-    wanted = {
+    return {
         "enhance": {"method": "none"},
         "label": {"teacher": teacher, "relabel_transcribed": True, "device": "cpu"},
         "normalize": {"enabled": False},
         "quality": {"enabled": False},
     }
-    return {name: section for name, section in wanted.items() if name in RunConfig.model_fields}
 
 
 def base_config(paths: dict[str, Path], output: Path) -> RunConfig:
@@ -141,23 +149,48 @@ def base_config(paths: dict[str, Path], output: Path) -> RunConfig:
     )
 
 
-def pool_config(
-    plan: Plan, paths: dict[str, Path], output: Path, teacher: str, method: str, seed: int
-) -> RunConfig:
-    """The pool curated with the teacher, selected by ``method`` at the plan's budget."""
+@dataclass(frozen=True)
+class Loop:
+    """What every comparison run shares: sizes, world, base, teacher, test sets, folder."""
+
+    plan: Plan
+    paths: dict[str, Path]
+    base: Path
+    teacher: str
+    tests: list[TestSet]
+    out: Path
+
+    @property
+    def pool_key(self) -> str:
+        """Curate runs once per (base, teacher, world); select and shard run per method."""
+        return digest([str(self.base), self.teacher, asdict(self.plan.world)])
+
+    @property
+    def pool_run(self) -> Path:
+        return self.out / f"pool-run-{self.pool_key}"
+
+
+def pool_config(loop: Loop, method: str, seed: int, candidates: str) -> RunConfig:
+    """The pool curated with the teacher, selected by ``method`` at the plan's budget.
+
+    ``candidates`` "transcribed" restricts the pool to segments with a reference transcript,
+    which separates what a method selects from the quality of the teacher's pseudo-labels.
+    """
+    where = {"text_status": ["reference"]} if candidates == "transcribed" else {}
     select = {
+        "where": where,
         **METHODS[method],
-        "budget_count": plan.budget,
+        "budget_count": loop.plan.budget,
         "include_target": True,
         "seed": seed,
         "diagnostics_field": "condition",
     }
     return parse_config(
         {
-            "input": [str(paths["pool"])],
-            "target": [str(paths["target"])],
-            "output": str(output),
-            **curate_sections(teacher),
+            "input": [str(loop.paths["pool"])],
+            "target": [str(loop.paths["target"])],
+            "output": str(loop.pool_run),
+            **curate_sections(loop.teacher),
             "embed": {"kinds": ["acoustic"]},
             "select": select,
             "shard": {"valid_fraction": 0.0, "seed": seed},
@@ -201,15 +234,14 @@ def selection_figures(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def finetune_one(
-    plan: Plan, config: RunConfig, base: Path, seed: int, folder: Path, tests: list[TestSet]
-) -> dict[str, Any]:
+def finetune_one(loop: Loop, config: RunConfig, seed: int, folder: Path) -> dict[str, Any]:
     """Select and shard (curate reused), fine-tune the base on the shards, score the result."""
     record = run_all(config, [], resume=True)
     shutil.rmtree(folder, ignore_errors=True)
+    plan = loop.plan
     settings = train_settings(
         plan,
-        model=str(base),
+        model=str(loop.base),
         adapter=plan.adapter,
         rank=plan.rank,
         alpha=2.0 * plan.rank,
@@ -217,8 +249,8 @@ def finetune_one(
         lr=plan.finetune_lr,
         seed=seed,
     )
-    train(settings, str(Path(config.output) / "shards"), str(folder))
-    scores = error_rates(folder, tests)
+    train(settings, str(loop.pool_run / "shards"), str(folder))
+    scores = error_rates(folder, loop.tests)
     return {
         "seed": seed,
         "target_cer": scores["target"]["cer"],
@@ -229,28 +261,22 @@ def finetune_one(
 
 
 def compare(
-    plan: Plan,
-    paths: dict[str, Path],
-    base: Path,
-    teacher: str,
-    methods: list[str],
-    tests: list[TestSet],
-    out: Path,
+    loop: Loop, methods: list[str], candidates: str
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Rows (method, seed, scores) for every method that this checkout can run; skip notes."""
-    key = digest([str(base), teacher, asdict(plan)])
-    pool_run = out / f"pool-run-{key}"
+    tuning = {k: v for k, v in asdict(loop.plan).items() if k not in ("world", "seeds")}
+    finetunes = loop.out / f"finetune-{digest([loop.pool_key, tuning, candidates])}"
     rows, skipped = [], {}
     for method in methods:
-        for seed in plan.seeds:
-            folder = out / f"finetune-{key}" / f"{method}-{seed}"
+        for seed in loop.plan.seeds:
+            folder = finetunes / f"{method}-{seed}"
             done = folder / "scores.json"
             if done.exists():
                 rows.append(json.loads(done.read_text()))
                 continue
             try:
-                config = pool_config(plan, paths, pool_run, teacher, method, seed)
-                row = {"method": method, **finetune_one(plan, config, base, seed, folder, tests)}
+                config = pool_config(loop, method, seed, candidates)
+                row = {"method": method, **finetune_one(loop, config, seed, folder)}
             except (ConfigError, NotImplementedError) as error:
                 skipped[method] = str(error).splitlines()[-1].strip()
                 print(f"closed loop: skipping {method}: {skipped[method]}", flush=True)
@@ -260,28 +286,15 @@ def compare(
     return rows, skipped
 
 
-def choose_teacher(requested: str, base: Path) -> str:
-    """``ctc:BASE`` when asked and this checkout registers it; else pocketsphinx, with a note."""
-    if requested == "pocketsphinx":
-        return "pocketsphinx"
-    from voxsift.transforms.settings import LabelSettings
-
-    try:
-        LabelSettings(teacher=f"ctc:{base}")
-    except ValueError:
-        print("closed loop: label.teacher ctc:PATH is not registered; using pocketsphinx")
-        return "pocketsphinx"
-    return f"ctc:{base}"
-
-
-def write_results(out: Path, result: dict[str, Any]) -> str:
-    """results.json (everything) and results.md (the table and how it was made)."""
+def write_results(out: Path, name: str, result: dict[str, Any], teacher: str) -> str:
+    """NAME.json (everything) and NAME.md (the tables and how they were made)."""
     summary = summarize(result["rows"])
     markdown = table(summary, result["base"])
     notes = [f"- skipped {m}: {why}" for m, why in result["skipped"].items()]
-    text = "\n".join([f"`{result['command']}`", "", markdown, "", *notes]).rstrip() + "\n"
-    (out / "results.json").write_text(json.dumps({**result, "summary": summary}, indent=1))
-    (out / "results.md").write_text(text)
+    parts = [f"`{result['command']}`", "", markdown, "", *notes, "", teacher]
+    text = "\n".join(parts).rstrip() + "\n"
+    (out / f"{name}.json").write_text(json.dumps({**result, "summary": summary}, indent=1))
+    (out / f"{name}.md").write_text(text)
     return text
 
 
@@ -307,6 +320,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, help="number of seeds (default: 3 full, 1 small)")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--teacher", choices=["ctc", "pocketsphinx"], default="ctc")
+    parser.add_argument(
+        "--candidates",
+        choices=["all", "transcribed"],
+        default="all",
+        help="pool segments a method may select: all (half pseudo-labeled by the teacher) or "
+        "only those with a reference transcript",
+    )
     return parser.parse_args(argv)
 
 
@@ -320,16 +340,16 @@ def main(argv: list[str] | None = None) -> int:
     clock = Clock()
     paths = clock.lap("world", build_world, out / "world", plan.world)
     base = clock.lap("base", train_base, plan, paths, out)
-    teacher = choose_teacher(args.teacher, base)
+    teacher = f"ctc:{base}" if args.teacher == "ctc" else "pocketsphinx"
     tests = [load_test_set(n, read_manifest(paths[f"{n}_test"])) for n in ("target", "source")]
     base_scores = error_rates(base, tests)
-    rows, skipped = clock.lap(
-        "compare", compare, plan, paths, base, teacher, args.methods, tests, out
-    )
+    loop = Loop(plan, paths, base, teacher, tests, out)
+    rows, skipped = clock.lap("compare", compare, loop, args.methods, args.candidates)
     result = {
         "command": " ".join(["python bench/closed_loop.py", *(argv or sys.argv[1:])]),
         "plan": asdict(plan),
         "teacher": teacher.replace(str(out), "OUT"),
+        "candidates": args.candidates,
         "base": {
             "target_cer": base_scores["target"]["cer"],
             "target_wer": base_scores["target"]["wer"],
@@ -339,8 +359,9 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": skipped,
         "seconds": clock.laps,
     }
-    print(write_results(out, result), flush=True)
-    print(f"closed loop: seconds {clock.laps}; results in {out}/results.md", flush=True)
+    name = "results" if args.candidates == "all" else "results-transcribed"
+    print(write_results(out, name, result, teacher_table(loop.pool_run)), flush=True)
+    print(f"closed loop: seconds {clock.laps}; results in {out}/{name}.md", flush=True)
     return 0
 
 

@@ -7,6 +7,7 @@ is scored on audio prepared the way its training audio was. Error rates go throu
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from voxsift import io
 from voxsift.audio import load_mono_16k, normalize_loudness
 from voxsift.config import LoudnessSettings
 from voxsift.evaltext import corpus_error_rates
@@ -102,4 +104,27 @@ def table(summary: Sequence[dict[str, Any]], base: dict[str, float]) -> str:
             f"| {_cell(entry['target_wer'])} | {_cell(entry['ot_to_selected'], 4)} "
             f"| {_cell(entry['target_share'], 2)} | {entry['seeds']} |"
         )
+    return "\n".join(lines)
+
+
+def teacher_table(run: Path) -> str:
+    """Per pool domain: segments, the teacher's confidence and label WER (mean ± sd).
+
+    The label WER (pseudo-label against the reference) exists for the transcribed half only;
+    it says how good the pseudo-labels of the other half are likely to be.
+    """
+    columns = ["role", "metadata", "confidence", "label_wer"]
+    rows = io.read_parquet(str(run / "segments" / "*.parquet"), columns).to_pylist()
+    domains: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["role"] == "pool":
+            domains.setdefault(json.loads(row["metadata"])["condition"], []).append(row)
+    lines = [
+        "| pool domain | segments | teacher confidence | label WER (transcribed) |",
+        "|---|---|---|---|",
+    ]
+    for name, members in sorted(domains.items()):
+        confidence = [r["confidence"] for r in members if r["confidence"] is not None]
+        wer = [r["label_wer"] for r in members if r["label_wer"] is not None]
+        lines.append(f"| {name} | {len(members)} | {_cell(confidence)} | {_cell(wer)} |")
     return "\n".join(lines)

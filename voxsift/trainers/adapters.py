@@ -3,7 +3,9 @@
 LoRA and rsLoRA go through peft (its files, its loader); S2-LoRA and bottleneck adapters are our
 own modules saved in the same layout (``adapter_model.safetensors`` + ``adapter_config.json``) so
 that every adapter folder looks alike. A CTC head re-initialized for a new vocabulary trains with
-the adapter and is saved with it, or a fresh base would load with a random head.
+the adapter and is saved with it, or a fresh base would load with a random head. ``full`` is the
+degenerate adapter, the whole network: it trains every parameter and saves a new base model
+(see export.py), which is how a base is trained from scratch.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from voxsift.trainers import bottleneck, s2lora
+from voxsift.trainers.export import save_model
 from voxsift.trainers.models import SpeechModel, build_model
 from voxsift.trainers.settings import TrainSettings
 
 DEFAULT_TARGETS = {
     "whisper": ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"],
-    "ctc": ["q_proj", "k_proj", "v_proj", "out_proj", "intermediate_dense", "output_dense"],
+    "ctc": [
+        *("q_proj", "k_proj", "v_proj", "out_proj", "intermediate_dense", "output_dense"),
+        *("o_proj", "linear1", "linear2"),  # Parakeet's attention output and feed-forwards
+    ],
 }
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -85,6 +91,8 @@ class Adapter:
 
     def merged(self) -> nn.Module:
         """The base with the adapter folded into its weights, for export without adapter code."""
+        if self.kind == "full":
+            return self.network
         if self.kind in ("lora", "rslora"):
             return self.network.merge_and_unload()
         if self.kind == "s2lora":
@@ -109,8 +117,10 @@ def adapter_config(settings: TrainSettings, model: SpeechModel) -> dict[str, Any
 def attach(model: SpeechModel, config: dict[str, Any]) -> Adapter:
     """Freeze the base and add the adapter described by ``config`` (see adapter_config)."""
     network = model.network
-    network.requires_grad_(False)
     kind = config["voxsift_adapter"]
+    network.requires_grad_(kind == "full")
+    if kind == "full":
+        return Adapter(kind, network, config)
     if kind in ("lora", "rslora"):
         return Adapter(kind, _peft(network, config), config)
     layers: dict[str, s2lora.S2LoraLinear] = {}
@@ -122,16 +132,18 @@ def attach(model: SpeechModel, config: dict[str, Any]) -> Adapter:
         for layer in layers.values():
             layer.coef.requires_grad_(True)
     else:
-        width = (
-            network.config.d_model
-            if model.family.name == "whisper"
-            else (network.config.hidden_size)
-        )
+        width = _width(network.config)
         adapters = bottleneck.attach(network, model.family.name, width, config["bottleneck_dim"])
         adapters.requires_grad_(True)
     if config["new_head"]:
         network.get_submodule(config["new_head"]).requires_grad_(True)
     return Adapter(kind, network, config, layers)
+
+
+def _width(config: Any) -> int:
+    """The encoder's model width: Whisper's d_model, a CTC encoder's hidden size."""
+    encoder = getattr(config, "encoder_config", config)  # Parakeet nests its encoder's config
+    return getattr(encoder, "d_model", None) or encoder.hidden_size
 
 
 def _peft(network: nn.Module, config: dict[str, Any]) -> nn.Module:
@@ -162,8 +174,14 @@ def load_adapter(folder: Path, model: SpeechModel) -> Adapter:
 
 
 def save_adapter(adapter: Adapter, model: SpeechModel, folder: Path, extra: dict) -> None:
-    """Adapter files plus voxsift_adapter.json: its config and how to rebuild the base."""
-    adapter.save(folder)
+    """Adapter files plus voxsift_adapter.json: its config and how to rebuild the base.
+
+    A ``full`` adapter is the whole model: a checkpoint folder that loads by its path.
+    """
+    if adapter.kind == "full":
+        save_model(model, folder)
+    else:
+        adapter.save(folder)
     description = {**adapter.config, "base": model.describe(), **extra}
     (folder / "voxsift_adapter.json").write_text(json.dumps(description, indent=1))
 
@@ -171,6 +189,9 @@ def save_adapter(adapter: Adapter, model: SpeechModel, folder: Path, extra: dict
 def load_trained(folder: Path) -> tuple[SpeechModel, Adapter]:
     """A trained adapter folder → its base rebuilt from the saved spec and vocabulary + adapter."""
     info = json.loads((folder / "voxsift_adapter.json").read_text())
+    if info["voxsift_adapter"] == "full":
+        model = build_model(str(folder), info["language"], info["task"])
+        return model, attach(model, info)
     base = info["base"]
     model = build_model(base["spec"], info["language"], info["task"], vocab=base["vocab"])
     return model, load_adapter(folder, model)

@@ -17,9 +17,9 @@ from torch import Tensor, nn
 ROOT_NAME = "bottleneck_adapters"
 TARGETS = {
     "whisper": r"(^|\.)encoder\.layers\.\d+\.(self_attn|fc2)$",
-    "ctc": r"(^|\.)encoder\.layers\.\d+\.(attention|feed_forward)$",
+    "ctc": r"(^|\.)encoder\.layers\.\d+\.(attention|feed_forward|self_attn|feed_forward2)$",
 }
-"""Blocks adapted per family: the encoder's attention output and feed-forward output."""
+"""Blocks adapted per family: the encoder's attention output and (last) feed-forward output."""
 
 
 class Bottleneck(nn.Module):

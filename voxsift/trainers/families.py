@@ -48,7 +48,7 @@ class HubCtcCodec:
         return list(self.tokenizer(text).input_ids)
 
     def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), group_tokens=False)
+        return self.tokenizer.decode(list(ids), group_tokens=False, skip_special_tokens=True)
 
 
 class CharWhisperCodec:
@@ -164,7 +164,12 @@ class WhisperFamily:
 
 
 class CtcFamily:
-    """CTC encoders (wav2vec 2.0, HuBERT, WavLM): raw waveform in, characters or tokens out."""
+    """CTC encoders: wav2vec 2.0, HuBERT, WavLM (raw waveform in) or Parakeet (log-mel in).
+
+    ``stages`` are the (kernel, stride, total padding) of each strided step from samples to
+    output frames (a spectrogram's hop counts as one), so the frame count of a clip is known from
+    its length alone: the loader checks that a label fits before the network sees it.
+    """
 
     name = "ctc"
     window_seconds = 0.0
@@ -173,12 +178,13 @@ class CtcFamily:
         self,
         codec: CharCtcCodec | HubCtcCodec,
         features: Any,
-        conv_kernel: Sequence[int],
-        conv_stride: Sequence[int],
+        stages: Sequence[tuple[int, int, int]],
+        input_name: str = "input_values",
     ) -> None:
         self.codec = codec
         self.features = features
-        self.conv = list(zip(conv_kernel, conv_stride, strict=True))
+        self.stages = [tuple(stage) for stage in stages]
+        self.input_name = input_name
 
     def label_fits(self, text: str, duration: float) -> bool:
         """CTC needs a frame per label plus a blank between repeated labels."""
@@ -188,7 +194,7 @@ class CtcFamily:
         return len(ids) + repeats <= frames
 
     def collate(self, audio: Sequence[np.ndarray], texts: Sequence[str]) -> dict[str, Tensor]:
-        """Normalized waveforms padded to the longest clip, their lengths, padded labels."""
+        """Model inputs padded to the longest clip, their lengths in samples, padded labels."""
         batch = self.features(
             list(audio),
             sampling_rate=16_000,
@@ -199,7 +205,7 @@ class CtcFamily:
         lengths = torch.tensor([len(a) for a in audio], dtype=torch.long)
         rows = [self.codec.encode(t) for t in texts]
         return {
-            "input_values": batch.input_values,
+            self.input_name: batch[self.input_name],
             "attention_mask": batch.attention_mask,
             "lengths": lengths,
             "labels": pad_ids(rows, IGNORE),
@@ -207,18 +213,19 @@ class CtcFamily:
 
     def frames(self, lengths: Tensor) -> Tensor:
         """Output frames of the convolutional front end for inputs of these sample counts."""
-        for kernel, stride in self.conv:
-            lengths = torch.div(lengths - kernel, stride, rounding_mode="floor") + 1
+        for kernel, stride, padding in self.stages:
+            lengths = torch.div(lengths + padding - kernel, stride, rounding_mode="floor") + 1
         return lengths
 
-    def _log_probs(self, network: nn.Module, inputs: dict[str, Tensor]) -> Tensor:
+    def log_probs(self, network: nn.Module, inputs: dict[str, Tensor]) -> Tensor:
+        """Per-frame log-posteriors (batch, frames, vocabulary), in float32."""
         mask = inputs["attention_mask"] if self.features.return_attention_mask else None
-        logits = network(input_values=inputs["input_values"], attention_mask=mask).logits
+        logits = network(**{self.input_name: inputs[self.input_name]}, attention_mask=mask).logits
         return logits.float().log_softmax(-1)
 
     def per_sample_loss(self, network: nn.Module, inputs: dict[str, Tensor]) -> Tensor:
         """CTC loss per sample divided by its label length (the 'mean' reduction, unreduced)."""
-        log_probs = self._log_probs(network, inputs)
+        log_probs = self.log_probs(network, inputs)
         labels = inputs["labels"]
         target_lengths = (labels != IGNORE).sum(1)
         loss = F.ctc_loss(
@@ -238,7 +245,7 @@ class CtcFamily:
     ) -> list[str]:
         """Best path: argmax per frame, repeats collapsed, blanks dropped."""
         del max_new_tokens  # CTC emits one label per frame
-        best = self._log_probs(network, inputs).argmax(-1)
+        best = self.log_probs(network, inputs).argmax(-1)
         texts = []
         for row, n in zip(best, self.frames(inputs["lengths"]).tolist(), strict=True):
             ids = torch.unique_consecutive(row[:n]).tolist()

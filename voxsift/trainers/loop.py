@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from voxsift.evaltext import corpus_error_rates
 from voxsift.trainers import checkpoint, s2lora
 from voxsift.trainers.adapters import adapter_config, attach, save_adapter
+from voxsift.trainers.export import export_problem
 from voxsift.trainers.locate import resolve_shards
 from voxsift.trainers.models import SpeechModel, build_model
 from voxsift.trainers.progress import Progress
@@ -56,7 +57,7 @@ def reseed(seed: int, step: int) -> None:
 
 
 class AdapterTrainingRecipe:
-    """Fine-tunes an adapter on voxsift shards; writes the adapter, checkpoints and metrics."""
+    """Trains an adapter (or, with ``adapter: full``, every parameter) on voxsift shards."""
 
     def __init__(
         self,
@@ -114,6 +115,9 @@ class AdapterTrainingRecipe:
                 f"train.data.max_seconds ({s.data.max_seconds}) exceeds the model's "
                 f"{window:g} s window: longer clips would be cut, set it ≤ {window:g}"
             )
+        problem = export_problem(self.model) if s.adapter == "full" else None
+        if problem:
+            raise ValueError(f"train.adapter full: {problem}")
         torch.manual_seed(s.seed)
         self.adapter = attach(self.model, adapter_config(s, self.model))
         self.network = self.adapter.network.to(self.device)

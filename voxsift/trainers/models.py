@@ -1,12 +1,16 @@
-"""Base models by spec: a hub name, a local path, or a tiny random model built offline.
+"""Base models by spec: a hub name, a local path, or a small random model built offline.
 
-`random:whisper` and `random:ctc` exist for demos and smoke runs where no pretrained weights can
-be fetched; their weights come from a fixed seed, so a fresh base built from the same spec and
-vocabulary is bit-identical and a saved adapter loads into it exactly.
+`random:whisper`, `random:ctc` and `random:parakeet` exist where no pretrained weights can be
+fetched; their weights come from a fixed seed, so a fresh base built from the same spec and
+vocabulary is bit-identical and a saved adapter loads into it exactly. `random:parakeet` (a
+FastConformer CTC encoder on log-mel features) is the one to train from scratch
+(``adapter: full``): on CPU it leaves CTC's all-blank plateau within tens of steps, where the
+raw-waveform wav2vec 2.0 front end of `random:ctc` still emits nothing at the same cost.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +29,18 @@ from voxsift.trainers.families import (
 )
 from voxsift.trainers.vocab import CTC_RESERVED, WHISPER_RESERVED, CharVocab
 
-CTC_MODEL_TYPES = frozenset({"wav2vec2", "hubert", "wavlm", "data2vec-audio", "wav2vec2-conformer"})
+CTC_MODEL_TYPES = frozenset(
+    {"wav2vec2", "hubert", "wavlm", "data2vec-audio", "wav2vec2-conformer", "parakeet_ctc"}
+)
+CTC_HEADS = {"parakeet_ctc": "ctc_head"}
+"""Output layer name per CTC model type, where it is not wav2vec 2.0's ``lm_head``."""
 RANDOM_WHISPER = {"d_model": 64, "layers": 2, "heads": 4, "window": 30, "max_tokens": 128}
 RANDOM_CTC = {"hidden": 64, "layers": 2, "heads": 4, "conv": 32}
+RANDOM_PARAKEET = {"hidden": 144, "layers": 4, "heads": 4, "channels": 32, "kernel": 15}
+"""About 2M parameters: 4 conformer blocks over 40 ms frames (4× subsampled 10 ms log-mel)."""
+PARAKEET_SUBSAMPLING = 4
+"""40 ms frames: Parakeet's default 80 ms is slower than fast speech's characters, which CTC
+needs one frame each (plus one between repeats)."""
 BASE_SEED = 0
 """Seed of every random base: fixed, so the base does not change with the training seed."""
 
@@ -65,9 +78,11 @@ def build_model(
     if spec.startswith("random:"):
         family, _, query = spec.removeprefix("random:").partition("?")
         options = dict(parse_qsl(query, strict_parsing=bool(query)))
-        builders = {"whisper": _random_whisper, "ctc": _random_ctc}
+        builders = {"whisper": _random_whisper, "ctc": _random_ctc, "parakeet": _random_parakeet}
         if family not in builders:
-            raise ValueError(f"model {spec!r}: random models are random:whisper or random:ctc")
+            raise ValueError(
+                f"model {spec!r}: random models are random:whisper, random:ctc or random:parakeet"
+            )
         return builders[family](spec, options, language, task, saved or _vocab_for(family, texts))
     return _pretrained(spec, language, task, texts, saved)
 
@@ -75,7 +90,7 @@ def build_model(
 def _vocab_for(family: str, texts: Callable[[], Iterable[str]] | None) -> CharVocab:
     if texts is None:
         raise ValueError("a character vocabulary is needed but no shard text was given")
-    reserved = CTC_RESERVED if family == "ctc" else (*WHISPER_RESERVED, "<unk>")
+    reserved = (*WHISPER_RESERVED, "<unk>") if family == "whisper" else CTC_RESERVED
     return CharVocab.from_texts(texts(), reserved)
 
 
@@ -148,8 +163,45 @@ def _random_ctc(
     )
     network = _seeded(lambda: Wav2Vec2ForCTC(config))
     features = Wav2Vec2FeatureExtractor(return_attention_mask=True)
-    family = CtcFamily(CharCtcCodec(vocab), features, config.conv_kernel, config.conv_stride)
+    family = ctc_family(CharCtcCodec(vocab), features, config)
     return SpeechModel(network, family, spec, vocab.tokens, new_head="lm_head")
+
+
+def _random_parakeet(
+    spec: str, options: dict[str, str], language: str, task: str, vocab: CharVocab
+) -> SpeechModel:
+    from transformers import ParakeetCTCConfig, ParakeetFeatureExtractor, ParakeetForCTC
+
+    del language, task  # a character CTC head has neither
+    o = _options(spec, options, RANDOM_PARAKEET)
+    encoder = {
+        "hidden_size": o["hidden"],
+        "num_hidden_layers": o["layers"],
+        "num_attention_heads": o["heads"],
+        "intermediate_size": 4 * o["hidden"],
+        "subsampling_factor": PARAKEET_SUBSAMPLING,
+        "subsampling_conv_channels": o["channels"],
+        "conv_kernel_size": o["kernel"],
+        "layerdrop": 0.0,
+    }
+    config = ParakeetCTCConfig(vocab_size=len(vocab), pad_token_id=0, encoder_config=encoder)
+    network = _seeded(lambda: ParakeetForCTC(config))
+    family = ctc_family(CharCtcCodec(vocab), ParakeetFeatureExtractor(), config)
+    return SpeechModel(network, family, spec, vocab.tokens, new_head="ctc_head")
+
+
+def ctc_family(codec: CharCtcCodec | HubCtcCodec, features: Any, config: Any) -> CtcFamily:
+    """The CTC family of a model config: its input and the strided steps from samples to frames."""
+    if config.model_type != "parakeet_ctc":
+        stages = [(k, s, 0) for k, s in zip(config.conv_kernel, config.conv_stride, strict=True)]
+        return CtcFamily(codec, features, stages, "input_values")
+    encoder = config.encoder_config
+    kernel, stride = encoder.subsampling_conv_kernel_size, encoder.subsampling_conv_stride
+    padding = (kernel - 1) // 2 * 2
+    layers = int(math.log2(encoder.subsampling_factor))
+    hop = features.hop_length  # frames = samples // hop (the extractor's own count)
+    stages = [(hop, hop, 0)] + [(kernel, stride, padding)] * layers
+    return CtcFamily(codec, features, stages, "input_features")
 
 
 def _pretrained(
@@ -205,9 +257,9 @@ def _pretrained_ctc(
                 spec, vocab_size=len(vocab), pad_token_id=0, ignore_mismatched_sizes=True
             )
         )
-        codec, tokens, head = CharCtcCodec(vocab), vocab.tokens, "lm_head"
-    config = network.config
-    family = CtcFamily(codec, features, config.conv_kernel, config.conv_stride)
+        head = CTC_HEADS.get(network.config.model_type, "lm_head")
+        codec, tokens = CharCtcCodec(vocab), vocab.tokens
+    family = ctc_family(codec, features, network.config)
     return SpeechModel(network, family, spec, tokens, head)
 
 

@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-AdapterKind = Literal["lora", "rslora", "s2lora", "bottleneck"]
-ADAPTER_KINDS: tuple[str, ...] = ("lora", "rslora", "s2lora", "bottleneck")
+AdapterKind = Literal["lora", "rslora", "s2lora", "bottleneck", "full"]
+ADAPTER_KINDS: tuple[str, ...] = ("lora", "rslora", "s2lora", "bottleneck", "full")
 
 
 class DataSettings(BaseModel):
@@ -79,7 +79,12 @@ class TrainSettings(BaseModel):
     )
     language: str = Field("en", description="Whisper language token (ISO code, e.g. `en`).")
     task: Literal["transcribe", "translate"] = Field("transcribe", description="Whisper task.")
-    adapter: AdapterKind = Field("lora", description="lora | rslora | s2lora | bottleneck.")
+    adapter: AdapterKind = Field(
+        "lora",
+        description="lora | rslora | s2lora | bottleneck, or full: every base parameter trains "
+        "(training from scratch, full fine-tuning) and the whole model is saved as a checkpoint "
+        "folder that `model:` takes back as a base by its path.",
+    )
     rank: int = Field(8, ge=1, description="Rank of LoRA, rsLoRA and S2-LoRA.")
     alpha: float = Field(16.0, gt=0, description="Scale numerator: α/r (LoRA), α/√r (rsLoRA).")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA input path.")

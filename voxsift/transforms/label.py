@@ -120,6 +120,10 @@ def load_teacher(settings: LabelSettings) -> Teacher:
         from voxsift.transforms.whisper import Whisper
 
         return Whisper(spec.name, settings)
+    if spec.kind == "ctc":
+        from voxsift.transforms.ctc_teacher import CtcTeacher
+
+        return CtcTeacher(spec.name, settings)
     raise ValueError(f"no teacher for {spec.kind!r}")
 
 

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ENHANCE_FORMS = "'rnnoise', 'none' or 'demucs:NAME[@REPO_DIR]' (e.g. 'demucs:htdemucs@/models')"
 TEACHER_FORMS = (
-    "'pocketsphinx', 'none' or 'whisper:NAME_OR_PATH' (e.g. 'whisper:openai/whisper-small')"
+    "'pocketsphinx', 'none', 'whisper:NAME_OR_PATH' (e.g. 'whisper:openai/whisper-small') or "
+    "'ctc:PATH' (a CTC checkpoint or a voxsift train output folder)"
 )
 DEVICE_FORMS = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 NEMO_LANGUAGES = (
@@ -27,6 +28,7 @@ NEMO_LANGUAGES = (
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 _DEMUCS = re.compile(r"^demucs:(?P<name>[^@\s]+)(@(?P<repo>\S.*))?$")
 _WHISPER = re.compile(r"^whisper:(?P<name>\S.*)$")
+_CTC = re.compile(r"^ctc:(?P<name>\S.*)$")
 
 
 @dataclass(frozen=True)
@@ -49,13 +51,14 @@ def parse_enhancement(value: str) -> ModelSpec:
 
 
 def parse_teacher(value: str) -> ModelSpec:
-    """``pocketsphinx`` | ``none`` | ``whisper:NAME_OR_PATH``; ValueError otherwise."""
+    """``pocketsphinx`` | ``none`` | ``whisper:NAME_OR_PATH`` | ``ctc:PATH``; else ValueError."""
     if value in ("pocketsphinx", "none"):
         return ModelSpec(value)
-    found = _WHISPER.match(value)
-    if not found:
-        raise ValueError(f"teacher must be {TEACHER_FORMS}; got {value!r}")
-    return ModelSpec("whisper", found["name"].strip())
+    for kind, pattern in (("whisper", _WHISPER), ("ctc", _CTC)):
+        found = pattern.match(value)
+        if found:
+            return ModelSpec(kind, found["name"].strip())
+    raise ValueError(f"teacher must be {TEACHER_FORMS}; got {value!r}")
 
 
 def _check_device(value: str) -> str:
@@ -117,7 +120,9 @@ class LabelSettings(_Settings):
         128, gt=0, le=440, description="Whisper: most tokens generated per segment."
     )
     batch_size: int = Field(8, gt=0, description="Segments per RunInference batch.")
-    device: str = Field("auto", description=f"Torch device for Whisper: {DEVICE_FORMS}.")
+    device: str = Field(
+        "auto", description=f"Torch device for the Whisper and CTC teachers: {DEVICE_FORMS}."
+    )
 
     @field_validator("teacher")
     @classmethod
