@@ -98,8 +98,14 @@ def _spoken(rng: np.random.Generator, voice: str, rate: int) -> tuple[str, np.nd
 
 
 def _utterance(
-    root: Path, name: str, rng: np.random.Generator, domain: Domain, labeled: bool, bank
+    root: Path,
+    name: str,
+    rng: np.random.Generator,
+    domain: Domain,
+    labeled: bool,
+    bank: Sequence[np.ndarray],
 ) -> Utterance:
+    """Speak, degrade and write one utterance of ``domain``; its manifest record."""
     voice = domain.voices[int(rng.integers(len(domain.voices)))]
     rate = int(rng.integers(domain.rate_wpm[0], domain.rate_wpm[1] + 1))
     text, clean = _spoken(rng, voice, rate)

@@ -17,6 +17,7 @@ from voxsift.trainers.models import build_model
 from voxsift.trainers.settings import TrainSettings
 
 PARAKEET = "random:parakeet?hidden=32&layers=1&channels=8&kernel=3"
+WAV2VEC2 = "random:ctc?hidden=32&layers=1&conv=16"
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +37,10 @@ def settings(**extra) -> TrainSettings:
     return TrainSettings(**{**base, **extra})
 
 
-@pytest.fixture(scope="module")
-def trained(shards, tmp_path_factory):
+@pytest.fixture(scope="module", params=[PARAKEET, WAV2VEC2])
+def trained(shards, tmp_path_factory, request):
     out = tmp_path_factory.mktemp("full")
-    metrics = train(settings(), str(shards), str(out))
+    metrics = train(settings(model=request.param), str(shards), str(out))
     return out, metrics
 
 
