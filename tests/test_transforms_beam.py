@@ -17,7 +17,7 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from voxsift.schema import SAMPLE_RATE, Segment, segment_key
 from voxsift.transforms.inference import CurateStep
-from voxsift.transforms.label import LabelHandler, Teacher, Transcript, needs_label
+from voxsift.transforms.label import LabelHandler, Teacher, Transcript
 from voxsift.transforms.settings import LabelSettings
 
 
@@ -88,7 +88,7 @@ def test_a_failing_record_is_rejected_alone_and_counted(tmp_path):
         make_segment("d", audio, text="already transcribed"),
     ]
     settings = LabelSettings(batch_size=3)
-    step = CurateStep(_PickyLabeler(settings), needs=lambda s: needs_label(s, False))
+    step = CurateStep(_PickyLabeler(settings))
     kept, rejects, metrics = run_steps([("label", step)], segments, tmp_path)
 
     assert [s.source for s in kept] == ["a", "c", "d"]
@@ -128,3 +128,62 @@ def test_a_batch_that_escapes_the_fallback_becomes_rejects(tmp_path):
         ("b", "label_failed"),
     ]
     assert "returned 0 records for 2" in rejects[0].error
+
+
+class _SmallBatchTeacher(Teacher):
+    """Fails any batch larger than two clips, so an oversized batch shows up as rejects."""
+
+    def transcribe(self, batch):
+        if len(batch) > 2:
+            raise ValueError(f"batch of {len(batch)} clips, at most 2 expected")
+        return [Transcript("hi", 0.5, [0.5]) for _ in batch]
+
+
+class _SmallBatchLabeler(LabelHandler):
+    def load_model(self) -> Teacher:
+        return _SmallBatchTeacher()
+
+
+def test_passed_by_segments_ride_along_without_enlarging_model_batches(tmp_path):
+    audio = np.zeros(SAMPLE_RATE // 4, dtype=np.float32)
+    segments = [
+        make_segment(f"s{i:02d}", audio, text="known" if i % 3 else None) for i in range(30)
+    ]
+    step = CurateStep(_SmallBatchLabeler(LabelSettings(batch_size=2)))
+    kept, rejects, metrics = run_steps([("label", step)], segments, tmp_path)
+
+    assert rejects == [] and len(kept) == 30
+    labeled = [s.source for s in kept if "pseudo_text" in s.fields]
+    assert labeled == [f"s{i:02d}" for i in range(0, 30, 3)]
+    namespace = "voxsift.curate.label"
+    assert counter(metrics, namespace, "records") == 10
+    assert counter(metrics, namespace, "skipped") == 20
+    assert counter(metrics, namespace, "batch_fallbacks") == 0
+
+
+def test_curate_steps_stay_in_one_fused_stage_on_the_local_runner(tmp_path):
+    """No step may make the in-memory runner hold every segment between two stages."""
+    from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
+
+    from voxsift.config import parse_config
+    from voxsift.pipelines import curate
+    from voxsift.pipelines.run import curate_steps
+    from voxsift.progress import ProgressSink
+
+    config = parse_config(
+        {
+            "input": [str(tmp_path / "pool.jsonl")],
+            "target": [str(tmp_path / "target.jsonl")],
+            "output": str(tmp_path / "out"),
+            "label": {"teacher": "pocketsphinx"},
+            "embed": {"kinds": ["acoustic", "text"]},
+        }
+    )
+    pipeline = beam.Pipeline()
+    curate.build(pipeline, config, curate_steps(config), ProgressSink())
+    _, stages = FnApiRunner().create_stages(pipeline.to_runner_api())
+    names = [{t.unique_name for t in stage.transforms} for stage in stages]
+    segmenting = next(n for n in names if "Segment/ParDo(SegmentFiles)" in n)
+    for step in ("enhance", "label", "normalize", "quality", "Embed/Kind1"):
+        assert any(name.startswith(f"{step}/") for name in segmenting), step
+    assert "EncodeSegments" in segmenting

@@ -16,7 +16,7 @@ from test_transforms_beam import counter, make_segment, run_steps
 
 from voxsift.schema import SAMPLE_RATE
 from voxsift.transforms.inference import CurateStep
-from voxsift.transforms.label import LabelHandler, needs_label
+from voxsift.transforms.label import LabelHandler
 from voxsift.transforms.settings import (
     EnhanceSettings,
     LabelSettings,
@@ -129,7 +129,7 @@ def test_whisper_labels_through_run_inference(tiny_whisper, tmp_path, language):
         make_segment("b", _speechlike(2.0, 1)),
         make_segment("c", _speechlike(1.5, 2)),
     ]
-    step = CurateStep(LabelHandler(settings), needs=lambda s: needs_label(s, True))
+    step = CurateStep(LabelHandler(settings))
     kept, rejects, metrics = run_steps([("label", step)], segments, tmp_path)
 
     assert rejects == [] and [s.source for s in kept] == ["a", "b", "c"]

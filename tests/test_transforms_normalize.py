@@ -18,7 +18,6 @@ from voxsift.transforms.inference import CurateStep
 from voxsift.transforms.normalize import (
     NemoNormalizer,
     NormalizeHandler,
-    has_target,
     needs_nemo,
     normalize_text,
 )
@@ -95,7 +94,7 @@ def test_unnormalizable_text_is_a_reject(tmp_path):
         make_segment("c", audio),  # no text at all: passed by, norm_text stays null
         make_segment("d", audio, text="plain words"),
     ]
-    step = CurateStep(_BrittleHandler(NormalizeSettings(batch_size=4)), needs=has_target)
+    step = CurateStep(_BrittleHandler(NormalizeSettings(batch_size=4)))
     kept, rejects, metrics = run_steps([("normalize", step)], segments, tmp_path)
 
     assert {s.source: s.fields.get("norm_text") for s in kept} == {

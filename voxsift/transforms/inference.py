@@ -5,10 +5,17 @@ A concrete step is a :class:`SegmentHandler` that overrides ``load_model`` and `
 raises, so a failed batch is retried record by record here and only the records that still fail
 become rejects. :class:`CurateStep` wraps the handler into the PTransform the curate pipeline
 chains: segments in, ``{"segments", "rejects"}`` out.
+
+A step that applies to some segments only (``needs``) lets the others ride through its batches
+unchanged instead of routing them around the model: a Flatten of two outputs of one fused stage
+is not fused by Beam's in-memory runner, which would then hold every segment of the corpus, audio
+included, between two stages. Batches are weighted so that each holds at most ``batch_size``
+segments the model runs on.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +30,8 @@ from voxsift.schema import SAMPLE_RATE, Reject, Segment
 
 ModelT = TypeVar("ModelT")
 NAMESPACE = "voxsift.curate"
+_WORK_WEIGHT = 8
+"""Batch weight of a segment the model runs on; one it passes by weighs 1."""
 log = logging.getLogger(__name__)
 
 
@@ -56,13 +65,24 @@ class SegmentHandler(ModelHandler[Segment, Any, ModelT]):
 
     Subclasses set ``step`` (the metrics namespace suffix and reject reason prefix) and override
     ``process_batch`` for a truly batched model or ``process_one`` for one record at a time.
+    ``needs`` picks the segments the model runs on (e.g. those without a transcript); the others
+    pass unchanged and are counted as ``skipped``.
     """
 
     step = "step"
 
-    def __init__(self, batch_size: int):
+    def __init__(self, batch_size: int, needs: Callable[[Segment], bool] | None = None):
         # fixed-size batches: BatchElements would otherwise start at one record and grow by timing
-        super().__init__(min_batch_size=batch_size, max_batch_size=batch_size)
+        if needs is None:
+            super().__init__(min_batch_size=batch_size, max_batch_size=batch_size)
+        else:
+            weight = batch_size * _WORK_WEIGHT
+            super().__init__(
+                min_batch_size=weight,
+                max_batch_size=weight,
+                element_size_fn=functools.partial(_batch_weight, needs),
+            )
+        self._needs = needs
 
     @property
     def reason(self) -> str:
@@ -88,9 +108,16 @@ class SegmentHandler(ModelHandler[Segment, Any, ModelT]):
         model: ModelT,
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[PredictionResult]:
-        started = time.perf_counter()
-        outputs = self._batch_or_each(batch, model)
-        self._count(batch, outputs, time.perf_counter() - started)
+        todo = [i for i, segment in enumerate(batch) if self._needs is None or self._needs(segment)]
+        work = [batch[i] for i in todo]
+        outputs: list[Segment | StepFailure] = list(batch)  # the others pass unchanged
+        if work:
+            started = time.perf_counter()
+            for i, out in zip(todo, self._batch_or_each(work, model), strict=True):
+                outputs[i] = out
+            self._count(work, [outputs[i] for i in todo], time.perf_counter() - started)
+        if len(work) < len(batch):
+            self.counter("skipped").inc(len(batch) - len(work))
         return [PredictionResult(segment, out) for segment, out in zip(batch, outputs, strict=True)]
 
     def _batch_or_each(
@@ -135,6 +162,10 @@ class _SplitResults(beam.DoFn):
             yield out
 
 
+def _batch_weight(needs: Callable[[Segment], bool], segment: Segment) -> int:
+    return _WORK_WEIGHT if needs(segment) else 1
+
+
 def _reject(segment: Segment, reason: str, error: str) -> Reject:
     return Reject("curate", segment.role, segment.source, reason, error, segment.key)
 
@@ -145,40 +176,14 @@ def _dead_batch(failure: tuple[Sequence[Segment], tuple], reason: str) -> list[R
     return [_reject(segment, reason, error_repr) for segment in batch]
 
 
-class _Route(beam.DoFn):
-    """Send the segments a step applies to on to the model, pass the others by, and count them."""
-
-    def __init__(self, needs: Callable[[Segment], bool], namespace: str):
-        self._needs = needs
-        self._namespace = namespace
-
-    def process(self, segment: Segment):
-        if self._needs(segment):
-            yield segment
-            return
-        Metrics.counter(self._namespace, "skipped").inc()
-        yield beam.pvalue.TaggedOutput("skipped", segment)
-
-
 class CurateStep(beam.PTransform):
-    """One curate step: segments in, ``{"segments": ..., "rejects": ...}`` out.
+    """One curate step: segments in, ``{"segments": ..., "rejects": ...}`` out."""
 
-    ``needs`` picks the segments the model runs on (e.g. those without a transcript); the others
-    pass unchanged, so batches hold only real work.
-    """
-
-    def __init__(self, handler: SegmentHandler, needs: Callable[[Segment], bool] | None = None):
+    def __init__(self, handler: SegmentHandler):
         super().__init__()
         self._handler = handler
-        self._needs = needs
 
     def expand(self, segments: beam.PCollection) -> dict[str, beam.PCollection]:
-        passed: list[beam.PCollection] = []
-        if self._needs is not None:
-            routed = segments | "Route" >> beam.ParDo(
-                _Route(self._needs, self._handler.get_metrics_namespace())
-            ).with_outputs("skipped", main="todo")
-            segments, passed = routed.todo, [routed.skipped]
         results, dead = segments | "Infer" >> RunInference(self._handler).with_exception_handling()
         split = results | "Split" >> beam.ParDo(_SplitResults(self._handler.reason)).with_outputs(
             "rejects", main="segments"
@@ -187,6 +192,6 @@ class CurateStep(beam.PTransform):
             _dead_batch, self._handler.reason
         )
         return {
-            "segments": [split.segments, *passed] | "Segments" >> beam.Flatten(),
+            "segments": split.segments,
             "rejects": (split.rejects, dead_rejects) | "Rejects" >> beam.Flatten(),
         }

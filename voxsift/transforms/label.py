@@ -9,6 +9,7 @@ the sample's loss weight downstream, the word confidences stay for token-level w
 
 from __future__ import annotations
 
+import functools
 import threading
 import zlib
 from collections.abc import Sequence
@@ -133,7 +134,8 @@ class LabelHandler(SegmentHandler[Teacher]):
     step = "label"
 
     def __init__(self, settings: LabelSettings):
-        super().__init__(settings.batch_size)
+        needs = functools.partial(needs_label, relabel_transcribed=settings.relabel_transcribed)
+        super().__init__(settings.batch_size, needs)
         self._settings = settings
 
     def load_model(self) -> Teacher:

@@ -108,7 +108,7 @@ class NormalizeHandler(SegmentHandler[NemoNormalizer]):
     step = "normalize"
 
     def __init__(self, settings: NormalizeSettings):
-        super().__init__(settings.batch_size)
+        super().__init__(settings.batch_size, needs=has_target)
         self._settings = settings
 
     def load_model(self) -> NemoNormalizer:

@@ -9,14 +9,12 @@ config is left out, and its columns stay null.
 
 from __future__ import annotations
 
-import functools
-
 import apache_beam as beam
 
 from voxsift.transforms.enhance import EnhanceHandler
 from voxsift.transforms.inference import CurateStep
-from voxsift.transforms.label import LabelHandler, needs_label
-from voxsift.transforms.normalize import NormalizeHandler, has_target
+from voxsift.transforms.label import LabelHandler
+from voxsift.transforms.normalize import NormalizeHandler
 from voxsift.transforms.quality import QualityHandler
 from voxsift.transforms.settings import (
     EnhanceSettings,
@@ -37,10 +35,9 @@ def curate_steps(
     if enhance.spec.kind != "none":
         steps.append(("enhance", CurateStep(EnhanceHandler(enhance))))
     if label.spec.kind != "none":
-        needs = functools.partial(needs_label, relabel_transcribed=label.relabel_transcribed)
-        steps.append(("label", CurateStep(LabelHandler(label), needs=needs)))
+        steps.append(("label", CurateStep(LabelHandler(label))))
     if normalize.enabled:
-        steps.append(("normalize", CurateStep(NormalizeHandler(normalize), needs=has_target)))
+        steps.append(("normalize", CurateStep(NormalizeHandler(normalize))))
     if quality.enabled:
         steps.append(("quality", CurateStep(QualityHandler(quality))))
     return steps
