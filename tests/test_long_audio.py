@@ -15,7 +15,7 @@ import soundfile
 
 from voxsift.audio import load_mono_16k
 from voxsift.audiostream import stream_mono_16k
-from voxsift.synth import speak
+from voxsift.synth import write_long_recording
 
 RATE = 48_000
 _PEAK_RSS = """
@@ -37,21 +37,6 @@ def test_streamed_resampling_equals_whole_file(rate):
     streamed = np.concatenate(list(stream_mono_16k(lambda: io.BytesIO(data), block_seconds=7.3)))
     assert streamed.shape == whole.shape
     assert np.max(np.abs(streamed - whole)) < 1e-6
-
-
-def _write_recording(path: Path, minutes: float) -> int:
-    """Stereo 48 kHz speech: one sentence and 2 s of pause, repeated; returns the repeats."""
-    voice, rate = speak("Please call the office before noon tomorrow.", "en-us", 150)
-    import torch
-    import torchaudio.functional
-
-    clip = torchaudio.functional.resample(torch.from_numpy(voice), rate, RATE).numpy()
-    unit = np.concatenate([clip, np.zeros(2 * RATE, dtype=np.float32)])
-    repeats = int(minutes * 60 * RATE // len(unit))
-    with soundfile.SoundFile(path, "w", RATE, 2, format="FLAC") as sound:
-        for _ in range(repeats):
-            sound.write(np.stack([unit, unit * 0.8], axis=1))
-    return repeats
 
 
 def _curate(tmp_path: Path, name: str, audio: Path) -> tuple[int, Path]:
@@ -76,8 +61,8 @@ def _curate(tmp_path: Path, name: str, audio: Path) -> tuple[int, Path]:
 
 def test_twenty_minute_recording_is_segmented_in_bounded_memory(tmp_path):
     long_file, short_file = tmp_path / "long.flac", tmp_path / "short.flac"
-    repeats = _write_recording(long_file, 20)
-    _write_recording(short_file, 3)
+    repeats = write_long_recording(long_file, 20)
+    write_long_recording(short_file, 3)
     short_peak, _ = _curate(tmp_path, "short", short_file)
     long_peak, out = _curate(tmp_path, "long", long_file)
     rows = pq.read_table(out / "segments", columns=["start", "end", "duration"]).to_pylist()

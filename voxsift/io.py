@@ -145,11 +145,17 @@ def make_dirs(path: str) -> None:
 
 
 def read_parquet(pattern: str, columns: list[str] | None = None) -> pa.Table:
-    """All Parquet files matching a glob as one table (the driver's view for counts and reports)."""
+    """All Parquet files matching a glob as one table (the driver's view for counts and reports).
+
+    Read through ``ParquetFile``, closed here, not ``pq.read_table``: the dataset reader behind
+    the latter keeps the Python file object in fragments that Arrow may free from one of its own
+    threads at interpreter exit, which then aborts the process ("terminate called without an
+    active exception") after the run has finished.
+    """
     tables = []
     for path, _ in match(pattern):
-        with FileSystems.open(path, compression_type=_RAW) as handle:
-            tables.append(pq.read_table(handle, columns=columns))
+        with FileSystems.open(path, compression_type=_RAW) as handle, pq.ParquetFile(handle) as f:
+            tables.append(f.read(columns=columns))
     if not tables:
         raise FileNotFoundError(f"no Parquet file matches {pattern}")
     return pa.concat_tables(tables)

@@ -397,3 +397,23 @@ def synthesize(
         "pool": _summary(pool_path, [r for r, _ in pool], sum(s for _, s in pool)),
         "target": _summary(target_path, [r for r, _ in target], sum(s for _, s in target)),
     }
+
+
+def write_long_recording(path: str | Path, minutes: float, sample_rate: int = 48_000) -> int:
+    """A stereo FLAC recording of one sentence and 2 s of pause, repeated; returns the repeats.
+
+    For streaming and memory checks: it is written block by block, so hours of audio never sit in
+    memory here either, and every repeat holds the same 2+ s of speech.
+    """
+    import torch
+    import torchaudio.functional
+
+    voice, rate = speak("Please call the office before noon tomorrow.", "en-us", 150)
+    clip = torchaudio.functional.resample(torch.from_numpy(voice), rate, sample_rate).numpy()
+    unit = np.concatenate([clip, np.zeros(2 * sample_rate, dtype=np.float32)])
+    stereo = np.stack([unit, unit * 0.8], axis=1)
+    repeats = int(minutes * 60 * sample_rate // len(unit))
+    with soundfile.SoundFile(path, "w", sample_rate, 2, format="FLAC") as sound:
+        for _ in range(repeats):
+            sound.write(stereo)
+    return repeats

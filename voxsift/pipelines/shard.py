@@ -31,6 +31,8 @@ _SAMPLE_FIELDS = (
     "confidence", "word_confidences", "teacher", "label_wer", "enhancement", "snr_est_db",
     "snr_before_db", "snr_after_db", "speech_ratio", "loudness_lufs",
 )  # fmt: skip
+_SEGMENT_COLUMNS = ("key", "audio", "metadata", "norm_text", "text", "pseudo_text", *_SAMPLE_FIELDS)
+"""What a sample is made of; the embeddings, the largest columns after the audio, stay behind."""
 
 
 def plan(entries: list[tuple[str, int]], settings: ShardSettings) -> Iterator[tuple[str, Any]]:
@@ -122,7 +124,7 @@ def build(
     )
     rows = (
         pipeline
-        | "ReadSegments" >> beam.io.ReadFromParquet(segments)
+        | "ReadSegments" >> beam.io.ReadFromParquet(segments, columns=list(_SEGMENT_COLUMNS))
         | "RowByKey" >> beam.Map(lambda row: (row["key"], row))
     )
     _ = (

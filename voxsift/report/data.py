@@ -73,8 +73,8 @@ def read_rows(pattern: str, columns: list[str], keys: set[str]) -> pa.Table | No
     wanted = pa.array(sorted(keys), pa.string())
     parts = []
     for path, _ in io.match(pattern):
-        with io.open_read(path) as handle:
-            for batch in pq.ParquetFile(handle).iter_batches(READ_BATCH_ROWS, columns=columns):
+        with io.open_read(path) as handle, pq.ParquetFile(handle) as parquet:
+            for batch in parquet.iter_batches(READ_BATCH_ROWS, columns=columns):
                 rows = pa.Table.from_batches([batch])
                 parts.append(rows.filter(pc.is_in(rows["key"], value_set=wanted)))
     return pa.concat_tables(parts) if parts else None

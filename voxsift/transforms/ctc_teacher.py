@@ -3,7 +3,10 @@
 PATH is a CTC checkpoint (a hub name, or a hub-style wav2vec 2.0 / HuBERT / Parakeet folder with
 its tokenizer, such as a base that ``voxsift train`` trained with ``adapter: full``) or a voxsift
 train output folder holding an adapter on such a base. The model is loaded through the trainer's
-own loader, so the teacher hears exactly the features the model was trained on.
+own loader, so the teacher hears exactly the features the model was trained on. This is the one
+import from ``trainers`` in the transforms: it reads the files a training run wrote through the
+module that defines their format, as the stages read each other's Parquet through ``schema.py``,
+and it is imported lazily, so a curate worker without a ``ctc:`` teacher never loads it.
 
 Decoding is greedy (best path: argmax per frame, repeats collapsed, blanks dropped). Confidences
 follow Ask2Mask: a frame's confidence is its highest posterior; the utterance confidence is their
