@@ -67,22 +67,32 @@ def _rows(out: Path) -> list[dict]:
 
 
 def test_nudge_finds_the_rare_target_condition(curated):
+    """Nudge picks the rare condition far beyond chance and moves the selection to the target.
+
+    Judged against the exact odds of a random draw (hypergeometric over the ranked candidates),
+    not against one random selection: segment keys hash the audio's path, which differs per test
+    run, so a single random draw of 6 varies from run to run and can be lucky.
+    """
+    from scipy.stats import hypergeom
+
     corpus, _ = curated
     pool_share = _pool_share(corpus)
     assert pool_share <= 0.15
     nudged = _select(curated, "nudge")
     randomly = _select(curated, "random")
-    nudge_share, random_share = _target_share(nudged), _target_share(randomly)
-    print(
-        f"target share: pool {pool_share:.3f}, nudge {nudge_share:.3f}, random {random_share:.3f}"
-    )
-    assert nudge_share >= 3 * pool_share
-    assert nudge_share >= 2 * random_share
     assert nudged["selected"] == randomly["selected"] == 6
+    mix = nudged["diagnostics"]["composition"]
+    candidates, in_target = sum(mix["candidates"].values()), mix["candidates"][TARGET_CONDITION]
+    picked = mix["selected"].get(TARGET_CONDITION, 0)
+    chance = hypergeom.sf(picked - 1, candidates, in_target, nudged["selected"])
+    print(f"target share: pool {pool_share:.3f}, nudge {_target_share(nudged):.3f}, "
+          f"random {_target_share(randomly):.3f}; P(random >= nudge) {chance:.4f}")  # fmt: skip
+    assert _target_share(nudged) >= 3 * pool_share
+    assert chance < 0.05
     nudge_ot, random_ot = nudged["diagnostics"]["ot"], randomly["diagnostics"]["ot"]
     chosen, baseline = nudge_ot["target_to_selected"], random_ot["target_to_selected"]
     print(f"OT target→: nudge {chosen}, random {baseline}, pool {nudge_ot['target_to_pool']}")
-    assert chosen < baseline and chosen < nudge_ot["target_to_pool"]
+    assert chosen < 0.5 * nudge_ot["target_to_pool"]
 
 
 @pytest.mark.parametrize("method", ["dsir", "knn", "confidence"])
