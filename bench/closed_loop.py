@@ -27,7 +27,6 @@ reused by a rerun with the same settings. Results: OUT/results.json and OUT/resu
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -53,6 +52,7 @@ from transformers.utils import logging as transformers_logging  # noqa: E402
 
 from voxsift.config import ConfigError, RunConfig, parse_config  # noqa: E402
 from voxsift.pipelines.run import run_all  # noqa: E402
+from voxsift.pipelines.stage import fingerprint  # noqa: E402
 from voxsift.trainers.loop import train  # noqa: E402
 from voxsift.trainers.settings import TrainSettings  # noqa: E402
 
@@ -115,11 +115,6 @@ SMALL = Plan(
 )
 
 
-def digest(value: Any) -> str:
-    """A short hash of settings, naming the folder of what they produce."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:10]
-
-
 def curate_sections(teacher: str) -> dict[str, Any]:
     """The curate steps' sections: only the teacher runs, on every segment.
 
@@ -163,7 +158,7 @@ class Loop:
     @property
     def pool_key(self) -> str:
         """Curate runs once per (base, teacher, world); select and shard run per method."""
-        return digest([str(self.base), self.teacher, asdict(self.plan.world)])
+        return fingerprint([str(self.base), self.teacher, asdict(self.plan.world)])
 
     @property
     def pool_run(self) -> Path:
@@ -205,7 +200,7 @@ def train_settings(plan: Plan, **fields: Any) -> TrainSettings:
 
 def train_base(plan: Plan, paths: dict[str, Path], out: Path) -> Path:
     """The base checkpoint folder: source shards by ``voxsift run``, then full training."""
-    key = digest([asdict(plan.world), plan.base_model, plan.base_steps, plan.base_lr])
+    key = fingerprint([asdict(plan.world), plan.base_model, plan.base_steps, plan.base_lr])
     folder = out / f"base-{key}"
     if (folder / "metrics.json").exists():
         return folder
@@ -265,7 +260,7 @@ def compare(
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Rows (method, seed, scores) for every method that this checkout can run; skip notes."""
     tuning = {k: v for k, v in asdict(loop.plan).items() if k not in ("world", "seeds")}
-    finetunes = loop.out / f"finetune-{digest([loop.pool_key, tuning, candidates])}"
+    finetunes = loop.out / f"finetune-{fingerprint([loop.pool_key, tuning, candidates])}"
     rows, skipped = [], {}
     for method in methods:
         for seed in loop.plan.seeds:

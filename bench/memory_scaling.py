@@ -26,6 +26,8 @@ import tempfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import yaml
+from curate_throughput import SAME_WORK
 
 from voxsift.synth import synthesize, write_long_recording
 
@@ -63,12 +65,6 @@ def measure(root: Path, utterances: int) -> dict[str, float]:
     return peaks
 
 
-_STEPS_OFF = (
-    "enhance: {method: none}\nlabel: {teacher: none}\nnormalize: {enabled: false}\n"
-    "quality: {enabled: false}\nembed: {kinds: []}\nselect: {method: random}\n"
-)
-
-
 def recording_peak_mb(root: Path, minutes: float) -> tuple[float, float]:
     """Peak MB of ``voxsift curate`` on one recording of ``minutes``, and the audio it kept."""
     name = f"recording{minutes:g}"
@@ -77,7 +73,9 @@ def recording_peak_mb(root: Path, minutes: float) -> tuple[float, float]:
     manifest = root / f"{name}.jsonl"
     manifest.write_text(json.dumps({"audio": str(audio)}) + "\n")
     config = root / f"{name}.yaml"
-    config.write_text(f"input: [{manifest}]\noutput: {root / name}\n{_STEPS_OFF}")
+    config.write_text(
+        yaml.safe_dump({"input": [str(manifest)], "output": str(root / name), **SAME_WORK})
+    )
     peak = stage_peak_mb("curate", config)
     kept = pq.read_table(root / name / "segments", columns=["duration"])["duration"]
     audio.unlink()

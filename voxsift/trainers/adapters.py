@@ -32,6 +32,8 @@ DEFAULT_TARGETS = {
     ],
 }
 CONFIG_FILE = "adapter_config.json"
+INFO_FILE = "voxsift_adapter.json"
+"""Marks a voxsift train output folder (an adapter, or a fully trained model) and describes it."""
 WEIGHTS_FILE = "adapter_model.safetensors"
 
 
@@ -162,7 +164,7 @@ def _peft(network: nn.Module, config: dict[str, Any]) -> nn.Module:
 
 def load_adapter(folder: Path, model: SpeechModel) -> Adapter:
     """Rebuild a saved adapter on ``model`` (a fresh base built from the same spec and vocab)."""
-    config = json.loads((folder / "voxsift_adapter.json").read_text())
+    config = json.loads((folder / INFO_FILE).read_text())
     if config["voxsift_adapter"] in ("lora", "rslora"):
         from peft import PeftModel
 
@@ -183,12 +185,12 @@ def save_adapter(adapter: Adapter, model: SpeechModel, folder: Path, extra: dict
     else:
         adapter.save(folder)
     description = {**adapter.config, "base": model.describe(), **extra}
-    (folder / "voxsift_adapter.json").write_text(json.dumps(description, indent=1))
+    (folder / INFO_FILE).write_text(json.dumps(description, indent=1))
 
 
 def load_trained(folder: Path) -> tuple[SpeechModel, Adapter]:
     """A trained adapter folder → its base rebuilt from the saved spec and vocabulary + adapter."""
-    info = json.loads((folder / "voxsift_adapter.json").read_text())
+    info = json.loads((folder / INFO_FILE).read_text())
     if info["voxsift_adapter"] == "full":
         model = build_model(str(folder), info["language"], info["task"])
         return model, attach(model, info)

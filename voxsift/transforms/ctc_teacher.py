@@ -25,9 +25,6 @@ from voxsift.transforms.inference import resolve_device
 from voxsift.transforms.label import Teacher, Transcript
 from voxsift.transforms.settings import LabelSettings
 
-ADAPTER_FILE = "voxsift_adapter.json"
-"""Marks a voxsift train output folder (an adapter, or a fully trained model)."""
-
 
 def best_path_words(
     log_probs: np.ndarray,
@@ -71,17 +68,17 @@ def _delimiter(codec) -> int | None:
 
 def load_ctc(path: str):
     """(model, network) for PATH: a voxsift train folder, a checkpoint folder or a hub name."""
-    from voxsift.trainers.adapters import load_trained
+    from voxsift.trainers.adapters import INFO_FILE, load_trained
     from voxsift.trainers.models import build_model
 
     folder = Path(path).expanduser()
-    marked = any((folder / name).exists() for name in (ADAPTER_FILE, "config.json"))
+    marked = any((folder / name).exists() for name in (INFO_FILE, "config.json"))
     if folder.is_dir() and not marked:
         raise FileNotFoundError(
             f"ctc:{path}: the folder holds neither a checkpoint (config.json) nor a voxsift "
-            f"train output ({ADAPTER_FILE})"
+            f"train output ({INFO_FILE})"
         )
-    if (folder / ADAPTER_FILE).exists():
+    if (folder / INFO_FILE).exists():
         model, adapter = load_trained(folder)
         return model, adapter.network
     model = build_model(str(folder) if folder.is_dir() else path)

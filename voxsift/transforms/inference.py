@@ -113,9 +113,10 @@ class SegmentHandler(ModelHandler[Segment, Any, ModelT]):
         outputs: list[Segment | StepFailure] = list(batch)  # the others pass unchanged
         if work:
             started = time.perf_counter()
-            for i, out in zip(todo, self._batch_or_each(work, model), strict=True):
+            done = self._batch_or_each(work, model)
+            self._count(work, done, time.perf_counter() - started)
+            for i, out in zip(todo, done, strict=True):
                 outputs[i] = out
-            self._count(work, [outputs[i] for i in todo], time.perf_counter() - started)
         if len(work) < len(batch):
             self.counter("skipped").inc(len(batch) - len(work))
         return [PredictionResult(segment, out) for segment, out in zip(batch, outputs, strict=True)]
