@@ -18,8 +18,6 @@ The last lines are a markdown table for the README.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
 import tempfile
 import time
@@ -29,8 +27,9 @@ from types import SimpleNamespace
 import numpy as np
 import soundfile
 import torch
-import webdataset as wds
 
+from voxsift import shardio
+from voxsift.audio import encode_flac
 from voxsift.trainers.adapters import adapter_config, attach
 from voxsift.trainers.buckets import bucket_bounds, bucketed, fixed_size, padding_fraction
 from voxsift.trainers.locate import resolve_shards
@@ -43,52 +42,31 @@ WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight"]
 
 
 def make_corpus(folder: Path, clips: int, seed: int) -> list[float]:
-    """Noisy tone clips of 1–20 s as 8 train shards + index.json, and as loose FLAC + JSON."""
+    """Noisy tone clips of 1–20 s as 8 train shards + index.json (written by the shard stage's
+    own writer, shardio), and as loose FLAC + JSON."""
     rng = np.random.default_rng(seed)
     loose = folder / "loose"
     loose.mkdir(parents=True)
     durations, entries = [], []
     per_shard = -(-clips // 8)
     for shard in range(8):
-        name, shard_seconds = f"train-{shard:06d}.tar", 0.0
-        with wds.TarWriter(str(folder / name)) as writer:
-            for i in range(shard * per_shard, min((shard + 1) * per_shard, clips)):
-                seconds = float(rng.uniform(1.0, 20.0))
-                audio = (0.1 * rng.standard_normal(int(seconds * RATE))).astype(np.float32)
-                buffer = io.BytesIO()
-                soundfile.write(buffer, audio, RATE, format="FLAC")
-                text = " ".join(rng.choice(WORDS, size=max(1, int(seconds * 2))))
-                meta = {
-                    "text": text,
-                    "weight": 1.0,
-                    "duration": seconds,
-                    "source": "bench",
-                    "start": 0.0,
-                    "end": seconds,
-                }
-                writer.write(
-                    {
-                        "__key__": f"{i:08x}",
-                        "flac": buffer.getvalue(),
-                        "json": json.dumps(meta).encode(),
-                    }
-                )
-                (loose / f"{i:08x}.flac").write_bytes(buffer.getvalue())
-                (loose / f"{i:08x}.json").write_text(json.dumps(meta))
-                durations.append(seconds)
-                shard_seconds += seconds
-        data = (folder / name).read_bytes()
-        entries.append(
-            {
-                "name": name,
-                "split": "train",
-                "samples": per_shard,
-                "seconds": shard_seconds,
-                "bytes": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-            }
-        )
-    (folder / "index.json").write_text(json.dumps({"shards": entries}))
+        samples = []
+        for i in range(shard * per_shard, min((shard + 1) * per_shard, clips)):
+            seconds = float(rng.uniform(1.0, 20.0))
+            audio = (0.1 * rng.standard_normal(int(seconds * RATE))).astype(np.float32)
+            flac = encode_flac(audio)
+            text = " ".join(rng.choice(WORDS, size=max(1, int(seconds * 2))))
+            row = {"key": f"{i:024x}", "audio": flac, "metadata": "{}", "text": text,
+                   "source": "bench", "start": 0.0, "end": seconds,
+                   "duration": seconds}  # fmt: skip
+            chosen = {"weight": 1.0, "score": None, "rank": i, "method": "random"}
+            samples.append(shardio.make_sample(row, chosen, "bench"))
+            (loose / f"{i:08x}.flac").write_bytes(flac)
+            (loose / f"{i:08x}.json").write_bytes(samples[-1]["json"])
+            durations.append(seconds)
+        name = shardio.shard_name("train", shard)
+        entries.append(shardio.write_shard(str(folder), name, samples))
+    shardio.write_index(str(folder), entries, "bench")
     return durations
 
 

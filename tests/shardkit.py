@@ -1,23 +1,25 @@
 """Tiny voxsift shards for tests: tone "words" with their transcripts, written as real shards.
 
 Each word is a tone of its own pitch, so a model can learn the mapping in a few steps; durations
-vary so that bucketing has something to do. Shards follow the backbone contract: FLAC + JSON per
-sample and an index.json with counts, seconds, bytes and sha256.
+vary so that bucketing has something to do. The shards are written by the shard stage's own
+writer (:func:`voxsift.shardio.make_sample`, ``write_shard`` and ``write_index``), so the tests
+read exactly the format a run writes and ``voxsift verify`` accepts.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 from pathlib import Path
 
 import numpy as np
-import soundfile
-import webdataset as wds
 
-RATE = 16_000
+from voxsift import audio as voxaudio
+from voxsift import shardio
+from voxsift.schema import SAMPLE_RATE, segment_key
+
+RATE = SAMPLE_RATE
 WORDS = {"one": 330.0, "two": 440.0, "three": 550.0, "four": 660.0, "five": 880.0, "six": 990.0}
+CONFIG_HASH = "shardkit"
 
 
 def utterance(rng: np.random.Generator, max_words: int = 3) -> tuple[np.ndarray, str]:
@@ -34,9 +36,32 @@ def utterance(rng: np.random.Generator, max_words: int = 3) -> tuple[np.ndarray,
 
 
 def flac_bytes(audio: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    soundfile.write(buffer, audio, RATE, format="FLAC")
-    return buffer.getvalue()
+    """16 kHz FLAC exactly as curate encodes a segment."""
+    return voxaudio.encode_flac(audio)
+
+
+def key(split: str, number: int) -> str:
+    """The ``__key__`` of sample ``number`` of ``split`` (a segment key, as the pipeline's)."""
+    return segment_key(f"tone/{split}/{number}", 0.0, 0.0)
+
+
+def sample(split: str, number: int, audio: np.ndarray, text: str, weight: float, junk: bool):
+    """One sample built by the shard stage's own function from a segment and a selection row."""
+    duration = len(audio) / RATE
+    row = {
+        "key": key(split, number),
+        "audio": b"not a flac file" if junk else flac_bytes(audio),
+        "metadata": json.dumps({}),
+        "text": text,
+        "text_status": "ok",
+        "role": "pool",
+        "source": "tone",
+        "start": 0.0,
+        "end": duration,
+        "duration": duration,
+    }
+    chosen = {"weight": weight, "score": None, "rank": number, "method": "random"}
+    return shardio.make_sample(row, chosen, CONFIG_HASH)
 
 
 def write_shards(
@@ -55,41 +80,13 @@ def write_shards(
     entries = []
     for split, count in (("train", train), ("valid", valid)):
         for shard, start in enumerate(range(0, count, per_shard)):
-            name = f"{split}-{shard:06d}.tar"
             samples = []
             for i in range(start, min(start + per_shard, count)):
                 audio, text = utterance(rng, max_words)
                 weight = weights[i] if weights and split == "train" else 1.0
                 junk = split == "train" and i < bad_audio
-                samples.append((f"{split}{i:06x}", audio, text, weight, junk))
-            entries.append(_write_tar(folder / name, split, samples))
-    index = {"shards": entries, "samples": train + valid}
-    (folder / "index.json").write_text(json.dumps(index, indent=1))
+                samples.append(sample(split, i, audio, text, weight, junk))
+            name = shardio.shard_name(split, shard)
+            entries.append(shardio.write_shard(str(folder), name, samples))
+    shardio.write_index(str(folder), entries, CONFIG_HASH)
     return folder
-
-
-def _write_tar(path: Path, split: str, samples: list) -> dict:
-    seconds = 0.0
-    with wds.TarWriter(str(path)) as writer:
-        for key, audio, text, weight, junk in samples:
-            duration = len(audio) / RATE
-            seconds += duration
-            meta = {
-                "text": text,
-                "weight": weight,
-                "duration": duration,
-                "source": "tone",
-                "start": 0.0,
-                "end": duration,
-            }
-            flac = b"not a flac file" if junk else flac_bytes(audio)
-            writer.write({"__key__": key, "flac": flac, "json": json.dumps(meta).encode()})
-    data = path.read_bytes()
-    return {
-        "name": path.name,
-        "split": split,
-        "samples": len(samples),
-        "seconds": seconds,
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }

@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 
-from apache_beam.io.filesystems import FileSystems
-
 from voxsift import io
 from voxsift.config import IngestSettings
 from voxsift.transforms.ingest import ExpandInputs, InputItem
@@ -34,11 +32,9 @@ def test_hundred_thousand_line_manifest_is_read_lazily(tmp_path, monkeypatch):
     manifest.write_text("\n".join(json.dumps({**line, "n": i}) for i in range(100_000)))
     size = manifest.stat().st_size
     read = [0]
-    real_open = FileSystems.open
-    monkeypatch.setattr(
-        FileSystems, "open", lambda path, **kw: _CountingHandle(real_open(path, **kw), read)
-    )
-    items = ExpandInputs(IngestSettings()).process(("pool", str(manifest)))
+    real_open = io.open_input
+    monkeypatch.setattr(io, "open_input", lambda path: _CountingHandle(real_open(path), read))
+    items = ExpandInputs(IngestSettings()).process(("pool", str(manifest), 0))
     first = list(itertools.islice(items, 10))
     assert all(isinstance(item, InputItem) for item in first)
     assert first[0].metadata == {"n": 0} and first[9].origin == f"{manifest}:10"

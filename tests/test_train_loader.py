@@ -74,7 +74,7 @@ def test_bucketing_pads_less_than_fixed_size_batches():
 def test_weights_reach_the_batch_and_bad_audio_is_counted(shards):
     batches = _batches(shards)
     weights = {k: float(w) for b in batches for k, w in zip(b.keys, b.weights, strict=True)}
-    assert weights == {f"train{i:06x}": float(i % 4) / 2 for i in range(3, 40)}
+    assert weights == {shardkit.key("train", i): float(i % 4) / 2 for i in range(3, 40)}
     dropped = sum(b.dropped.get("bad_audio", 0) for b in batches)
     assert dropped == 3
 

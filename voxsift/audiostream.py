@@ -15,15 +15,21 @@ from typing import BinaryIO
 
 import numpy as np
 import soundfile
-import torch
-import torchaudio.functional
 
-from voxsift.audio import MIN_SOURCE_RATE, AudioError, describe_libsndfile_error
+from voxsift.audio import (
+    UNKNOWN_FRAMES,
+    AudioError,
+    check_rate,
+    describe_libsndfile_error,
+    open_sound,
+    resample_16k,
+)
 from voxsift.schema import SAMPLE_RATE
 
 Opener = Callable[[], AbstractContextManager[BinaryIO]]
 _CONTEXT_SAMPLES = 2048
-"""Input samples of context on each side of a block: wider than torchaudio's sinc kernel."""
+"""Input samples of context on each side of a block: wider than the resampler's sinc reaches
+(at most 146 input samples, at 384 kHz)."""
 
 
 class StreamResampler:
@@ -38,10 +44,7 @@ class StreamResampler:
         self._left = 0
 
     def _resample(self, samples: np.ndarray) -> np.ndarray:
-        if self._rate == SAMPLE_RATE:
-            return samples
-        tensor = torchaudio.functional.resample(torch.from_numpy(samples), self._rate, SAMPLE_RATE)
-        return tensor.numpy()
+        return samples if self._rate == SAMPLE_RATE else resample_16k(samples, self._rate)
 
     def _out(self, n_in: int) -> int:
         return n_in // self._step_in * self._step_out
@@ -68,10 +71,9 @@ class StreamResampler:
 def _blocks(handle: BinaryIO, block_seconds: float) -> Iterator[tuple[np.ndarray, int]]:
     """Decoded mono blocks at the file's rate; raises AudioError when decoding fails."""
     try:
-        with soundfile.SoundFile(handle) as sound:
+        with open_sound(handle) as sound:
             rate = sound.samplerate
-            if rate < MIN_SOURCE_RATE:
-                raise AudioError("bad_sample_rate", f"sample rate {rate} Hz is below 4000 Hz")
+            check_rate(rate)
             frames = max(1, int(block_seconds * rate))
             while len(block := sound.read(frames, dtype="float32", always_2d=True)):
                 if not np.isfinite(block).all():
@@ -97,10 +99,13 @@ def stream_mono_16k(open_file: Opener, block_seconds: float = 30.0) -> Iterator[
         yield tail
 
 
-def header_seconds(open_file: Opener) -> float:
-    """The length the header promises, without decoding; raises AudioError if unreadable."""
+def header_seconds(open_file: Opener) -> float | None:
+    """The length the header promises, without decoding; None when the header leaves it unknown
+    (a FLAC whose STREAMINFO says total_samples = 0); raises AudioError if unreadable."""
     try:
         with open_file() as handle, soundfile.SoundFile(handle) as sound:
+            if sound.frames >= UNKNOWN_FRAMES:
+                return None
             return sound.frames / sound.samplerate if sound.samplerate else 0.0
     except OSError as error:
         raise AudioError("unreadable", f"cannot read the file: {error}") from error

@@ -7,39 +7,73 @@ Arguments after a bare ``--`` are Beam pipeline options and reach Beam unchanged
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import sys
 from collections.abc import Sequence
 
 from voxsift.config import ConfigError, load_config
+from voxsift.interrupt import exit_quietly_on_interrupt
 
 _BEAM_HELP = (
     "Beam pipeline options go after a bare '--' and are passed through unchanged, e.g. "
     "'-- --direct_num_workers=2 --direct_running_mode=multi_processing' or "
     "'-- --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp'."
 )
+_VERBOSE_HELP = "log Beam's progress too"
 
 
-def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+_RESUME_HELP = "skip stages whose _SUCCESS marker matches the current config and inputs"
+_RUN_RESUME_HELP = (
+    f"{_RESUME_HELP}; training too (a train: section is a stage), and an interrupted training "
+    "continues from its checkpoint"
+)
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser, resume_help: str) -> None:
     parser.add_argument("config", help="run config (YAML); see README 'Configuration'")
     parser.add_argument("--out", help="output folder or URI; overrides 'output' in the config")
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="skip stages whose _SUCCESS marker matches the current config and inputs",
+    parser.add_argument("--resume", action="store_true", help=resume_help)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("voxsift")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options every subcommand takes as well, so ``voxsift run cfg.yaml -v`` works too.
+
+    SUPPRESS as the default: a subcommand that is not given ``-v`` leaves the top-level value.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP
     )
+    return common
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; it imports only argument definitions (no torch, no Beam)."""
+    from voxsift.exports import add_export_arguments
+    from voxsift.report import add_report_arguments
+    from voxsift.trainers.cli import add_train_arguments
+
     parser = argparse.ArgumentParser(
         prog="voxsift",
         description="Curate, select and shard speech fine-tuning data with Apache Beam.",
         epilog=_BEAM_HELP,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress too")
+    parser.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE_HELP)
+    parser.add_argument("--version", action="version", version=f"voxsift {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = [_common_options()]
 
-    synth = commands.add_parser("synth", help="write a synthetic demo corpus (espeak-ng)")
+    synth = commands.add_parser(
+        "synth", help="write a synthetic demo corpus (espeak-ng)", parents=common
+    )
     synth.add_argument("out", help="folder for pool.jsonl, target.jsonl and audio/")
     synth.add_argument("--utterances", type=int, default=200, help="pool size (default 200)")
     synth.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default 0)")
@@ -55,34 +89,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--target-utterances", type=int, default=40, help="target set size (default 40)"
     )
 
-    run_parser = commands.add_parser("run", help="curate → select → shard", description=_BEAM_HELP)
-    _add_config_arguments(run_parser)
     for name, about in (
+        ("run", "curate → select → shard (→ train when the config has a train: section)"),
         ("curate", "decode, segment and clean inputs into segments/*.parquet"),
         ("select", "filter, rank and budget segments into selection/*.parquet"),
         ("shard", "write the selected segments as WebDataset shards"),
     ):
-        _add_config_arguments(commands.add_parser(name, help=about, description=_BEAM_HELP))
-
-    from voxsift.trainers.cli import add_train_arguments
+        stage = commands.add_parser(name, help=about, description=_BEAM_HELP, parents=common)
+        _add_config_arguments(stage, _RUN_RESUME_HELP if name == "run" else _RESUME_HELP)
 
     add_train_arguments(
         commands.add_parser(
-            "train", help="fine-tune an adapter straight from shards (LoRA, S2-LoRA, ...)"
+            "train",
+            help="fine-tune an adapter straight from shards (LoRA, S2-LoRA, ...)",
+            parents=common,
+        )
+    )
+    add_report_arguments(
+        commands.add_parser(
+            "report", help="(re)build OUT/report/index.html for a run folder", parents=common
+        )
+    )
+    add_export_arguments(
+        commands.add_parser(
+            "export", help="export the shards for NeMo, Lhotse or Hugging Face", parents=common
         )
     )
 
-    from voxsift.exports import add_export_arguments
-    from voxsift.report import add_report_arguments
-
-    add_report_arguments(
-        commands.add_parser("report", help="(re)build OUT/report/index.html for a run folder")
+    verify = commands.add_parser(
+        "verify", help="check a shard folder: sha256, counts, decoding", parents=common
     )
-    add_export_arguments(
-        commands.add_parser("export", help="export the shards for NeMo, Lhotse or Hugging Face")
-    )
-
-    verify = commands.add_parser("verify", help="check a shard folder: sha256, counts, decoding")
     verify.add_argument("shards", help="folder holding index.json and the .tar shards")
     return parser
 
@@ -155,6 +191,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(own)
     if args.verbose:
         logging.getLogger().setLevel(logging.INFO)
+    if argv is None:  # the process's own command line, not a call from Python code
+        hint = "; rerun with --resume to keep the stages that finished"
+        exit_quietly_on_interrupt(
+            f"voxsift: {args.command} interrupted{hint if args.command in _RESUMABLE else ''}"
+        )
     try:
         if args.command == "synth":
             return _synth(args)
@@ -173,6 +214,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as error:  # AccountingError and a missing earlier stage among them
         print(f"voxsift: {args.command} failed: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # a full disk, a folder that vanished, a permission
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"voxsift: {args.command} failed: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
+
+
+_RESUMABLE = ("run", "curate", "select", "shard", "train")
 
 
 if __name__ == "__main__":

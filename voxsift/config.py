@@ -14,7 +14,6 @@ import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -22,15 +21,18 @@ from pydantic import (
 )
 
 from voxsift.selectors.settings import METHODS_NEEDING_TARGET, SelectSettings
+from voxsift.settings import Settings
 from voxsift.trainers.settings import TrainSettings
-from voxsift.transforms.embed import EmbedSettings
 from voxsift.transforms.settings import (
+    EmbedSettings,
     EnhanceSettings,
     LabelSettings,
     NormalizeSettings,
     QualitySettings,
 )
 
+STAGE_FOLDERS = frozenset({"segments", "rejects", "selection", "shards", "report", "run.json"})
+"""What the stages write directly under the output; the train stage's folder is none of them."""
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)\s*$", re.IGNORECASE)
 
 
@@ -59,16 +61,23 @@ Size = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
 PathList = Annotated[list[str], BeforeValidator(_as_list)]
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Section(Settings):
+    """A section of this stage's settings (voxsift's one settings base)."""
 
 
 class IngestSettings(Section):
     roots: PathList = Field(
         default_factory=list,
-        description="When set, every audio path must resolve (symlinks followed) inside one.",
+        description="When set, every path read (manifests, audio, sidecar transcripts) must "
+        "resolve (symlinks followed) inside one.",
     )
     max_text_chars: int = Field(10_000, gt=0, description="Longer transcripts are rejected.")
+    max_line_bytes: Size = Field(
+        1_000_000, description="A longer manifest line is rejected (manifest_line_too_long)."
+    )
+    max_sidecar_bytes: Size = Field(
+        1_000_000, description="A larger sidecar .txt is rejected (transcript_too_long)."
+    )
 
 
 class SegmentSettings(Section):
@@ -136,6 +145,16 @@ class RunConfig(Section):
             )
         if method in METHODS_NEEDING_TARGET and not self.embed.kinds:
             raise ValueError(f"select.method {method!r} needs embeddings, but embed.kinds is empty")
+        return self
+
+    @model_validator(mode="after")
+    def _train_output_is_its_own(self) -> RunConfig:
+        top = self.train.output.split("/")[0] if self.train else None
+        if top in STAGE_FOLDERS:
+            raise ValueError(
+                f"train.output {self.train.output!r} lies in {top}/, which another stage "
+                "writes (and clears); name a folder of its own, such as 'adapter'"
+            )
         return self
 
 

@@ -128,13 +128,6 @@ def _voice_names(lib: ctypes.CDLL) -> list[str]:
 
 
 @cache
-def list_voices() -> tuple[str, ...]:
-    """Names of the base voices (without ``+variant``) in the shipped data."""
-    with _lock, _fresh_library() as lib:
-        return tuple(_voice_names(lib))
-
-
-@cache
 def list_variants() -> tuple[str, ...]:
     """Names usable after ``+`` in a voice name, e.g. ``f3`` in ``en-us+f3``."""
     return tuple(sorted(p.name for p in (data_path() / "voices" / "!v").iterdir()))

@@ -59,14 +59,6 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     return float(jiwer.wer(ref, hyp if hyp else ""))
 
 
-def char_error_rate(reference: str, hypothesis: str) -> float:
-    """CER after evaluation normalization, on the normalized strings with single spaces."""
-    ref, hyp = normalize_for_eval(reference), normalize_for_eval(hypothesis)
-    if not ref:
-        return 0.0 if not hyp else 1.0
-    return float(jiwer.cer(ref, hyp))
-
-
 def corpus_error_rates(references: list[str], hypotheses: list[str]) -> dict[str, float]:
     """Corpus-level WER and CER (errors summed over utterances, not averaged per utterance)."""
     refs = [normalize_for_eval(r) for r in references]

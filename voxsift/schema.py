@@ -20,8 +20,6 @@ import pyarrow as pa
 SAMPLE_RATE = 16_000
 """Every segment is mono float32 at this rate inside the pipeline and FLAC at this rate on disk."""
 
-ROLES = ("pool", "target")
-
 _BASE_SEGMENT_FIELDS = [
     pa.field("key", pa.string(), nullable=False),
     pa.field("role", pa.string(), nullable=False),
@@ -112,11 +110,6 @@ def segment_key(source: str, start: float, end: float) -> str:
     return digest[:24]
 
 
-def source_key(source: str) -> str:
-    """Stable key of a whole input, used for reject rows before any segment exists."""
-    return segment_key(source, 0.0, 0.0)
-
-
 @dataclass(frozen=True)
 class Segment:
     """One segment inside the curate pipeline: audio as float32 at 16 kHz plus its columns.
@@ -172,6 +165,26 @@ class Segment:
             metadata=json.dumps(dict(self.metadata), sort_keys=True, ensure_ascii=False),
         )
         return row
+
+
+TEXT_COLUMNS = ("norm_text", "text", "pseudo_text")
+"""Where a training text can come from, in order of preference."""
+
+
+def training_text(record: Mapping[str, Any] | Segment) -> str | None:
+    """The text a sample trains on: the first non-blank of ``norm_text`` (the spoken-form
+    target), ``text`` (the reference transcript) and ``pseudo_text`` (the teacher's label).
+
+    ``record`` is a segment row or a :class:`Segment`. Before the normalize step, which fills
+    ``norm_text`` from it, this is the written target that normalization starts from.
+    """
+    if isinstance(record, Segment):
+        record = {**record.fields, "text": record.text}
+    for column in TEXT_COLUMNS:
+        value = record.get(column)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
 
 
 @dataclass(frozen=True)

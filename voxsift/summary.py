@@ -85,8 +85,9 @@ def render(record: dict[str, Any]) -> str:
         took = "skipped" if stage["skipped"] else f"{stage['seconds']:.1f}s"
         lines.append(f"{name:<8} {took:>8}  {describe_stage(name, stage['counts'])}")
     if "train" in record:
-        lines.append(f"{'train':<8} {record['train']['session_seconds']:>7.1f}s  "
-                     f"{describe_training(record['train'])}")  # fmt: skip
+        train = record["train"]
+        took = "skipped" if train.get("skipped") else f"{train['session_seconds']:.1f}s"
+        lines.append(f"{'train':<8} {took:>8}  {describe_training(train)}")
     shards = io.join(out, "shards")
     lines += [
         "",

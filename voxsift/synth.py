@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from voxsift import acoustics
+from voxsift import acoustics, io
 from voxsift.espeak import SAMPLE_RATE, speak
 
 __all__ = [
@@ -274,9 +274,8 @@ def _plan(
 def _write_flac(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     """16-bit FLAC, quantized here so the bytes do not depend on libsndfile's conversion."""
     pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
-    temporary = path.with_name(path.name + ".tmp")
-    soundfile.write(temporary, pcm, sample_rate, format="FLAC", subtype="PCM_16")
-    os.replace(temporary, path)
+    with io.local_temporary(path) as temporary:
+        soundfile.write(temporary, pcm, sample_rate, format="FLAC", subtype="PCM_16")
 
 
 def _make_utterance(
@@ -300,9 +299,8 @@ def _make_utterance(
 
 def _write_manifest(path: Path, records: Sequence[Utterance]) -> None:
     """JSONL, one sorted-key object a line, written under a temporary name then renamed."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text("".join(record.to_json() + "\n" for record in records))
-    os.replace(temporary, path)
+    with io.local_temporary(path) as temporary:
+        Path(temporary).write_text("".join(record.to_json() + "\n" for record in records))
 
 
 def _summary(path: Path, records: Sequence[Utterance], seconds: float) -> dict:

@@ -2,36 +2,65 @@
 
 ``export(out, to, dest)`` reads ``OUT/shards`` (index.json and the tars, through FileSystems) and
 writes ``dest`` (local or a URI). Each format lives in its own module; lhotse is an optional extra
-imported only by its export.
+imported only by its export. Every format checks every shard as ``voxsift verify`` does before it
+writes anything (ShardError, a ValueError, names the offending entry), and writes only through
+``shards.Destination``, inside ``dest`` (DestinationError otherwise).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 from collections.abc import Callable
 from typing import Any
 
-from voxsift import io
-from voxsift.exports.hf import export_hf
-from voxsift.exports.lhotse_cuts import export_lhotse
-from voxsift.exports.nemo import export_nemo
-from voxsift.exports.shards import ExportError
+
+def _imported(module: str, name: str) -> Callable[[str, str], dict[str, Any]]:
+    """An export function imported when it is called: ``voxsift export --help`` (and this
+    package) stay free of torch, Beam and webdataset."""
+
+    def run(shards: str, dest: str) -> dict[str, Any]:
+        return getattr(importlib.import_module(module), name)(shards, dest)
+
+    return run
+
 
 FORMATS: dict[str, Callable[[str, str], dict[str, Any]]] = {
-    "nemo": export_nemo,
-    "lhotse": export_lhotse,
-    "hf": export_hf,
+    "nemo": _imported("voxsift.exports.nemo", "export_nemo"),
+    "lhotse": _imported("voxsift.exports.lhotse_cuts", "export_lhotse"),
+    "hf": _imported("voxsift.exports.hf", "export_hf"),
+}
+_ERRORS = {
+    "DestinationError": "voxsift.exports.shards",
+    "ExportError": "voxsift.exports.shards",
+    "ShardError": "voxsift.shardio",
 }
 
-__all__ = ["FORMATS", "ExportError", "add_export_arguments", "export", "run_export"]
+__all__ = [
+    "FORMATS",
+    "DestinationError",
+    "ExportError",
+    "ShardError",
+    "add_export_arguments",
+    "export",
+    "run_export",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """The error classes, imported on first use (PEP 562) for the same reason."""
+    if name in _ERRORS:
+        return getattr(importlib.import_module(_ERRORS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def export(out: str, to: str, dest: str) -> dict[str, Any]:
     """Export the shards of run folder ``out`` as ``to`` (nemo, lhotse or hf) into ``dest``."""
+    from voxsift import io
+
     if to not in FORMATS:
         raise ValueError(f"--to must be one of {', '.join(FORMATS)} (got {to!r})")
-    io.make_dirs(dest)
     summary = FORMATS[to](io.join(out, "shards"), dest)
     return {"to": to, "dest": dest, **summary}
 

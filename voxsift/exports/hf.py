@@ -1,25 +1,25 @@
 """Hugging Face: the shards themselves under ``DEST/data/`` and a dataset card ``DEST/README.md``.
 
 ``datasets``' ``webdataset`` builder reads voxsift shards as they are (``flac`` decodes to audio,
-``json`` to a dict with ``text`` and ``weight``), so the export copies the tars, checks each
-against the index's sha256, and writes a card. The builder guesses column types from the first
-five samples, and a field that is null there but a number later (``confidence``, a manifest's
-``snr_db``) then fails the load; so the card declares the types, inferred here over every sample,
-in its ``dataset_info``, and maps the splits in its ``configs``. Decoding audio needs
-``torchcodec`` (0.8.x for torch 2.9) and FFmpeg.
+``json`` to a dict with ``text`` and ``weight``), so the export copies the tars, each checked
+first as ``voxsift verify`` checks it (sha256, only ``flac`` and ``json`` members: a ``.pickle``
+one is refused), and writes a card whose reading snippets decode only those two members. The
+builder guesses column types from the first five samples, and a field that is null there but a
+number later (``confidence``, a manifest's ``snr_db``) then fails the load; so the card declares
+the types, inferred here over every sample, in its ``dataset_info``, and maps the splits in its
+``configs``. Decoding audio needs ``torchcodec`` (0.8.x for torch 2.9) and FFmpeg.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io as bytes_io
+import re
 from typing import Any
 
 import pyarrow as pa
 import yaml
 
 from voxsift import io, shardio
-from voxsift.exports.shards import ExportError, absolute, read_index, samples_in
+from voxsift.exports.shards import Destination, ExportError, absolute, checked_index
 
 SPLITS = {"train": "train", "valid": "validation"}
 """voxsift's split names → the names ``datasets`` gives them."""
@@ -58,8 +58,39 @@ audio = sample["flac"].get_all_samples()  # torchcodec AudioDecoder: .data, .sam
 
 `load_dataset("{root}")` reads the same files through this card alone. Decoding `flac` needs
 `pip install datasets "torchcodec==0.8.*"` (for torch 2.9) and FFmpeg (Debian: `apt-get install
-ffmpeg`). Without them, read the tars with `webdataset.WebDataset(urls).decode()`.
+ffmpeg`).
+
+## Without `datasets`
+
+The tars are WebDataset shards. Read only the members voxsift writes and decode each explicitly:
+a bare `WebDataset(urls).decode()` also unpickles any `.pickle` or `.pyd` member, which runs
+code if a tar was ever replaced by a hostile one.
+
+```python
+import glob
+import io
+import json
+
+import soundfile
+import webdataset as wds
+
+
+def voxsift_member(name):  # the only members voxsift writes; nothing else is even read
+    return name.endswith((".flac", ".json"))
+
+
+urls = sorted(glob.glob("{first_pattern}"))
+shards = wds.WebDataset(urls, shardshuffle=False, select_files=voxsift_member)
+samples = shards.map_dict(
+    json=json.loads, flac=lambda data: soundfile.read(io.BytesIO(data), dtype="float32")
+)
+first = next(iter(samples))
+waveform, rate = first["flac"]
+print(first["json"]["text"], first["json"]["weight"], rate, len(waveform))
+```
 """
+_CONFIG_HASH = re.compile(r"[0-9A-Za-z._:-]{1,80}")
+"""What a config hash may look like on the card (it comes from index.json, which is input)."""
 
 
 def feature(dtype: pa.DataType) -> dict[str, Any]:
@@ -90,18 +121,13 @@ def card_features(json_schema: pa.Schema | None) -> list[dict[str, Any]] | None:
     ]
 
 
-def copy_shard(shards: str, dest: str, entry: dict[str, Any]) -> tuple[str, pa.Schema | None]:
-    """Copy one tar to ``DEST/data/`` after checking its sha256; returns the copy and the Arrow
-    schema of its samples' JSON (None when the fields' types conflict)."""
-    url = io.join(shards, entry["name"])
-    data = io.read_bytes(url)
-    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-        raise ExportError(f"{entry['name']}: sha256 differs from the index (voxsift verify)")
-    path = io.join(dest, "data", entry["name"])
-    io.write_bytes_atomic(path, data)
-    fields = [s.fields for s in samples_in(url, bytes_io.BytesIO(data), entry["split"])]
+def copy_shard(shards: str, target: Destination, entry: dict[str, Any]) -> tuple[str, Any]:
+    """Copy one checked tar to ``DEST/data/``; returns the copy and the Arrow schema of its
+    samples' JSON (None when the fields' types conflict)."""
+    data, samples = shardio.checked_shard(shards, entry)
+    path = target.write(data, "data", entry["name"])
     try:
-        return path, pa.Table.from_pylist(fields).schema
+        return path, pa.Table.from_pylist([fields for _, fields in samples.values()]).schema
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return path, None
 
@@ -116,14 +142,25 @@ def unify(schemas: list[pa.Schema | None]) -> pa.Schema | None:
         return None
 
 
+def split_totals(index: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per voxsift split with shards: its shard, sample and second counts, from the entries."""
+    totals: dict[str, dict[str, float]] = {}
+    for entry in index["shards"]:
+        split = totals.setdefault(entry["split"], {"shards": 0, "samples": 0, "seconds": 0.0})
+        split["shards"] += 1
+        split["samples"] += entry["samples"]
+        split["seconds"] += entry["seconds"]
+    return {s: totals[s] for s in SPLITS if s in totals}
+
+
 def card(dest: str, index: dict[str, Any], features: list[dict[str, Any]] | None) -> str:
     """The dataset card for the splits that have shards."""
-    present = [s for s in SPLITS if index["splits"][s]["shards"]]
+    totals = split_totals(index)
     front: dict[str, Any] = {
         "configs": [
             {
                 "config_name": "default",
-                "data_files": [{"split": SPLITS[s], "path": f"data/{s}-*.tar"} for s in present],
+                "data_files": [{"split": SPLITS[s], "path": f"data/{s}-*.tar"} for s in totals],
             }
         ]
     }
@@ -131,34 +168,36 @@ def card(dest: str, index: dict[str, Any], features: list[dict[str, Any]] | None
         front["dataset_info"] = {"features": features}
     front["task_categories"] = ["automatic-speech-recognition"]
     root = absolute(dest)
-    snippet = ", ".join(f'"{SPLITS[s]}": "{io.join(root, "data")}/{s}-*.tar"' for s in present)
+    patterns = {s: f"{io.join(root, 'data')}/{s}-*.tar" for s in totals}
+    snippet = ", ".join(f'"{SPLITS[s]}": "{pattern}"' for s, pattern in patterns.items())
     summary = ", ".join(
-        f"{SPLITS[s]} {index['splits'][s]['samples']} samples "
-        f"({index['splits'][s]['seconds']:.1f} s of audio)"
-        for s in present
+        f"{SPLITS[s]} {t['samples']} samples ({t['seconds']:.1f} s of audio)"
+        for s, t in totals.items()
     )
+    config_hash = str(index.get("config_hash"))
     return _CARD.format(
         front_matter=yaml.safe_dump(front, sort_keys=False, allow_unicode=True),
         name=io.basename(root.rstrip("/")) or "voxsift dataset",
-        config_hash=index.get("config_hash", "unknown"),
+        config_hash=config_hash if _CONFIG_HASH.fullmatch(config_hash) else "unknown",
         summary=summary,
         snippet_files=snippet,
+        first_pattern=next(iter(patterns.values())),
         root=root,
     )
 
 
 def export_hf(shards: str, dest: str) -> dict[str, Any]:
-    index = read_index(shards)
+    index = checked_index(shards)
     if not index["shards"]:
         raise ExportError(f"{io.join(shards, shardio.INDEX)} lists no shard: nothing to export")
-    copies = [copy_shard(shards, dest, entry) for entry in index["shards"]]
-    features = card_features(unify([schema for _, schema in copies]))
-    readme = io.join(dest, "README.md")
-    io.write_bytes_atomic(readme, card(dest, index, features).encode("utf-8"))
-    samples = {SPLITS[s]: index["splits"][s]["samples"] for s in SPLITS}
+    with Destination(dest) as target:
+        copies = [copy_shard(shards, target, entry) for entry in index["shards"]]
+        features = card_features(unify([schema for _, schema in copies]))
+        readme = target.write(card(dest, index, features).encode("utf-8"), "README.md")
+    totals = split_totals(index)
     return {
         "card": readme,
         "files": [path for path, _ in copies],
-        "samples": samples,
+        "samples": {SPLITS[s]: int(totals.get(s, {}).get("samples", 0)) for s in SPLITS},
         "typed": features is not None,
     }

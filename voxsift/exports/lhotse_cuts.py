@@ -17,9 +17,16 @@ from typing import Any
 
 import soundfile
 
-from voxsift import io
-from voxsift.exports.shards import ExportError, ShardSample, read_samples, write_audio
+from voxsift.exports.shards import (
+    Destination,
+    ExportError,
+    ShardSample,
+    checked_index,
+    read_samples,
+    write_audio,
+)
 from voxsift.schema import SAMPLE_RATE
+from voxsift.shardio import ShardError
 
 CUSTOM = ("weight", "confidence", "teacher", "source", "enhancement", "score", "text_status")
 
@@ -39,7 +46,10 @@ def recording_and_supervision(lhotse: Any, audio_path: str, sample: ShardSample)
     """One sample as a whole-file Recording and one SupervisionSegment covering it."""
     from lhotse.audio import AudioSource
 
-    frames = soundfile.info(bytes_io.BytesIO(sample.flac)).frames
+    try:
+        frames = soundfile.info(bytes_io.BytesIO(sample.flac)).frames
+    except soundfile.LibsndfileError as error:
+        raise ShardError(f"sample {sample.key}: its flac does not decode ({error})") from None
     duration = frames / SAMPLE_RATE
     recording = lhotse.Recording(
         id=sample.key,
@@ -63,30 +73,30 @@ def recording_and_supervision(lhotse: Any, audio_path: str, sample: ShardSample)
     return recording, supervision
 
 
-def _write_jsonl_gz(path: str, items: Iterable[dict[str, Any]]) -> None:
+def _jsonl_gz(items: Iterable[dict[str, Any]]) -> bytes:
     text = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
-    io.write_bytes_atomic(path, gzip.compress(text.encode("utf-8"), mtime=0))
+    return gzip.compress(text.encode("utf-8"), mtime=0)
 
 
 def export_lhotse(shards: str, dest: str) -> dict[str, Any]:
     lhotse = require_lhotse()
+    index = checked_index(shards)
     parts: dict[str, tuple[list, list]] = {}
-    for sample in read_samples(shards):
-        pair = recording_and_supervision(lhotse, write_audio(dest, sample), sample)
-        recordings, supervisions = parts.setdefault(sample.split, ([], []))
-        recordings.append(pair[0])
-        supervisions.append(pair[1])
     files = {}
-    for split, (recordings, supervisions) in sorted(parts.items()):
-        recording_set = lhotse.RecordingSet.from_recordings(recordings)
-        supervision_set = lhotse.SupervisionSet.from_segments(supervisions)
-        cuts = lhotse.CutSet.from_manifests(recordings=recording_set, supervisions=supervision_set)
-        for name, manifest in (
-            ("recordings", recording_set),
-            ("supervisions", supervision_set),
-            ("cuts", cuts),
-        ):
-            path = io.join(dest, f"{name}_{split}.jsonl.gz")
-            _write_jsonl_gz(path, manifest.to_dicts())
-        files[split] = io.join(dest, f"cuts_{split}.jsonl.gz")
+    with Destination(dest) as target:
+        for sample in read_samples(shards, index):
+            pair = recording_and_supervision(lhotse, write_audio(target, sample), sample)
+            recordings, supervisions = parts.setdefault(sample.split, ([], []))
+            recordings.append(pair[0])
+            supervisions.append(pair[1])
+        for split, (recordings, supervisions) in sorted(parts.items()):
+            recording_set = lhotse.RecordingSet.from_recordings(recordings)
+            supervision_set = lhotse.SupervisionSet.from_segments(supervisions)
+            cuts = lhotse.CutSet.from_manifests(
+                recordings=recording_set, supervisions=supervision_set
+            )
+            manifests = {"recordings": recording_set, "supervisions": supervision_set, "cuts": cuts}
+            for name, manifest in manifests.items():
+                target.write(_jsonl_gz(manifest.to_dicts()), f"{name}_{split}.jsonl.gz")
+            files[split] = target.path(f"cuts_{split}.jsonl.gz")
     return {"cuts": files, "samples": {s: len(p[0]) for s, p in sorted(parts.items())}}

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from voxsift import io
-from voxsift.exports.shards import read_samples, write_audio
+from voxsift.exports.shards import Destination, checked_index, read_samples, write_audio
 
 OPTIONAL = ("confidence", "teacher", "source")
 
@@ -28,13 +27,14 @@ def manifest_line(audio_path: str, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def export_nemo(shards: str, dest: str) -> dict[str, Any]:
+    index = checked_index(shards)
     lines: dict[str, list[str]] = {}
-    for sample in read_samples(shards):
-        entry = manifest_line(write_audio(dest, sample), sample.fields)
-        lines.setdefault(sample.split, []).append(json.dumps(entry, ensure_ascii=False))
     files = {}
-    for split, rows in sorted(lines.items()):
-        path = io.join(dest, f"{split}_manifest.jsonl")
-        io.write_bytes_atomic(path, ("\n".join(rows) + "\n").encode("utf-8"))
-        files[split] = path
+    with Destination(dest) as target:
+        for sample in read_samples(shards, index):
+            entry = manifest_line(write_audio(target, sample), sample.fields)
+            lines.setdefault(sample.split, []).append(json.dumps(entry, ensure_ascii=False))
+        for split, rows in sorted(lines.items()):
+            data = ("\n".join(rows) + "\n").encode("utf-8")
+            files[split] = target.write(data, f"{split}_manifest.jsonl")
     return {"manifests": files, "samples": {s: len(r) for s, r in sorted(lines.items())}}

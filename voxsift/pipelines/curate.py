@@ -93,15 +93,23 @@ class SegmentFiles(beam.DoFn):
         self._progress.flush()
 
     def _segment(self, item: InputItem) -> Iterator[Segment]:
-        """A short file is decoded whole and segmented at once; a long one is streamed."""
-        text = _transcript(item)
+        """A short file is decoded whole and segmented at once; a long one is streamed.
+
+        Only a regular file is read (a FIFO, a device or a symlink loop is rejected for what it
+        is). A header that leaves the length unknown is answered by decoding the file once,
+        block by block, before choosing.
+        """
+        text = _transcript(item, self._ingest)
         if item.look_for_sidecar:
             check_text(text, self._ingest)
-        size = _size(item.source)
+        size = io.input_size(item.source)
         if not size:
             raise InputError("empty_file", "the file has zero bytes")
-        opener = functools.partial(io.open_read, item.source)
-        if audiostream.header_seconds(opener) > self._settings.stream_window_seconds:
+        opener = functools.partial(io.open_input, item.source)
+        seconds = audiostream.header_seconds(opener)
+        if seconds is None:
+            seconds = audiostream.validate(opener)
+        if seconds > self._settings.stream_window_seconds:
             yield from self._stream(item, opener, size, text)
             return
         data = _read_source(item.source, size)
@@ -125,7 +133,7 @@ class SegmentFiles(beam.DoFn):
     def _stream(self, item, opener, size: int, text: str | None) -> Iterator[Segment]:
         """Validate the whole file first, so a file corrupt near its end is rejected whole."""
         audiostream.validate(opener)
-        if _size(item.source) != size:
+        if io.input_size(item.source) != size:
             raise InputError("changed_while_reading", "the file's size changed while it was read")
         segmenter = StreamingSegmenter(
             self._vad, self._settings, self._settings.stream_window_seconds
@@ -172,34 +180,21 @@ def _too_short(settings: SegmentSettings) -> InputError:
     return InputError("too_short", f"no speech span reaches min_seconds={settings.min_seconds}")
 
 
-def _size(source: str) -> int:
-    if not io.exists(source):
-        raise InputError("missing_file", f"no such file: {source}")
-    try:
-        return io.size(source)
-    except OSError as error:
-        raise InputError("unreadable", f"cannot read the file: {error}") from error
-
-
 def _read_source(source: str, expected: int) -> bytes:
-    """The file's bytes; a file whose size changes while it is read is refused, not half-used."""
+    """The file's bytes, never more than one past ``expected``; a file whose size changes while
+    it is read is refused, not half-used."""
     try:
-        data = io.read_bytes(source)
+        data = io.read_input(source, expected)
     except OSError as error:
         raise InputError("unreadable", f"cannot read the file: {error}") from error
-    if len(data) != expected or _size(source) != expected:
+    if len(data) != expected or io.input_size(source) != expected:
         raise InputError("changed_while_reading", "the file's size changed while it was read")
     return data
 
 
-def _transcript(item: InputItem) -> str | None:
+def _transcript(item: InputItem, settings: IngestSettings) -> str | None:
     """The manifest's text or the sidecar's, stripped; blank counts as none."""
-    text = item.text
-    if item.look_for_sidecar:
-        try:
-            text = read_sidecar(item.source)
-        except UnicodeDecodeError as error:
-            raise InputError("transcript_not_utf8", f"sidecar transcript: {error}") from None
+    text = read_sidecar(item.source, settings) if item.look_for_sidecar else item.text
     return text.strip() or None if text is not None else None
 
 
@@ -214,7 +209,8 @@ def build(
     progress: ProgressSink,
 ) -> None:
     """Add the curate stage to ``pipeline``; ``steps`` are (name, PTransform) segment steps."""
-    specs = [("pool", spec) for spec in config.input] + [("target", s) for s in config.target]
+    specs = [("pool", spec, i) for i, spec in enumerate(config.input)]
+    specs += [("target", spec, i) for i, spec in enumerate(config.target)]
     expanded = (
         pipeline
         | "Inputs" >> beam.Create(specs)

@@ -6,15 +6,22 @@ Each stage is fingerprinted by its own config section and the fingerprint of the
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from difflib import get_close_matches
 from typing import Any
+
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from voxsift import io
 from voxsift.config import RunConfig
-from voxsift.pipelines import curate, select, shard
+from voxsift.errors import InputError
+from voxsift.pipelines import curate, select, shard, workspace
+from voxsift.pipelines import train as train_stage
+from voxsift.pipelines.listing import input_listing
 from voxsift.pipelines.stage import (
     AccountingError,
     StageResult,
@@ -25,7 +32,7 @@ from voxsift.pipelines.stage import (
 from voxsift.progress import ProgressDisplay, ProgressSink, is_local
 from voxsift.transforms import steps
 from voxsift.transforms.embed import Embed
-from voxsift.transforms.ingest import is_manifest
+from voxsift.transforms.ingest import NOT_AUDIO_SUFFIXES, is_manifest, manifest_lines
 
 log = logging.getLogger(__name__)
 STAGES = ("curate", "select", "shard")
@@ -48,14 +55,10 @@ def config_hash(config: RunConfig) -> str:
     return fingerprint(config.model_dump(mode="json", exclude={"output"}))
 
 
-def _input_listing(config: RunConfig) -> list[Any]:
-    return [io.match(spec) for spec in (*config.input, *config.target)]
-
-
 def stage_fingerprints(config: RunConfig) -> dict[str, str]:
     sections = config.model_dump(mode="json")
     curate_sections = {k: v for k, v in sections.items() if k not in _LATER_SECTIONS}
-    curate_print = fingerprint("curate", curate_sections, _input_listing(config))
+    curate_print = fingerprint("curate", curate_sections, input_listing(config))
     select_print = fingerprint("select", curate_print, sections["select"])
     return {
         "curate": curate_print,
@@ -97,14 +100,17 @@ _PROGRESS = {"curate": ("files", None), "select": ("segments", "segments_kept"),
 
 
 def _count_inputs(config: RunConfig) -> int:
-    """Input files to curate, for the progress total (a local run only: reads the manifests)."""
+    """The curate stage's ``inputs`` count, for the progress total (a local run only: reads the
+    manifests, through the ingest's own guarded reader, so a FIFO or /dev/zero cannot hang it)."""
     total = 0
     for spec in (*config.input, *config.target):
-        if not is_manifest(spec):
-            total += max(1, len(io.match(spec)))
-        elif io.exists(spec):
-            total += sum(1 for line in io.iter_lines(spec) if line.strip())
-        else:
+        try:
+            if is_manifest(spec):
+                total += sum(1 for _ in manifest_lines(spec, config.ingest))
+            else:
+                matched = io.match_inputs(spec)
+                total += max(1, sum(not p.lower().endswith(NOT_AUDIO_SUFFIXES) for p in matched))
+        except (InputError, OSError):
             total += 1
     return total
 
@@ -121,8 +127,44 @@ def _display(name: str, config: RunConfig, beam_args: list[str], previous) -> Pr
     return ProgressDisplay(name, unit, total, enabled)
 
 
+def check_beam_args(beam_args: list[str]) -> None:
+    """Refuse options Beam does not know: a typo such as ``--runer`` would otherwise be dropped
+    with a warning and the job would run somewhere else than meant."""
+    options = PipelineOptions(beam_args)
+    known = options.get_all_options()
+    unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(known))
+    if unknown:
+        hints = [
+            f"--{name}"
+            + "".join(f" (did you mean --{m}?)" for m in get_close_matches(name, known, 1))
+            for name in unknown
+        ]
+        raise ValueError(f"unknown Beam option {', '.join(hints)}")
+
+
+@contextlib.contextmanager
+def holding_output(config: RunConfig) -> Iterator[None]:
+    """Check the output folder before any work, then hold it for the whole run.
+
+    Refuses (``OutputError``) an output that is a file, overlaps an input, holds files voxsift
+    did not write, or is in use by another run; see :mod:`voxsift.pipelines.workspace`.
+    """
+    workspace.check_output(config.output, [*config.input, *config.target])
+    with workspace.run_lock(config.output):
+        workspace.claim_output(config.output)
+        yield
+
+
 def run_one(name: str, config: RunConfig, beam_args: list[str], resume: bool) -> StageResult:
     """Run one stage; the stages before it must have finished."""
+    check_beam_args(beam_args)
+    with holding_output(config):
+        return _run_stage(name, config, beam_args, resume, stage_fingerprints(config))
+
+
+def _run_stage(
+    name: str, config: RunConfig, beam_args: list[str], resume: bool, prints: dict[str, str]
+) -> StageResult:
     position = STAGES.index(name)
     previous = None
     if position:
@@ -130,8 +172,9 @@ def run_one(name: str, config: RunConfig, beam_args: list[str], resume: bool) ->
         previous = read_marker(before)
         if previous is None:
             raise RuntimeError(f"{name} needs a finished {STAGES[position - 1]} stage in {before}")
+    if name == "select":
+        select.check_ranked_sets(config.output, previous["counts"], config.select)
     print(f"voxsift: {name} …", file=sys.stderr, flush=True)
-    prints = stage_fingerprints(config)
     with _display(name, config, beam_args, previous) as display:
         folders, build, count, check = _stage_spec(name, config, display.sink())
         return run_stage(name, folders, prints[name], build, count, check, beam_args, resume)
@@ -150,8 +193,14 @@ def cross_checks(results: dict[str, StageResult]) -> list[str]:
 
 def run_all(config: RunConfig, beam_args: list[str], resume: bool) -> dict[str, Any]:
     """curate → select → shard, then run.json; returns the run record."""
-    io.make_dirs(config.output)
-    results = {name: run_one(name, config, beam_args, resume) for name in STAGES}
+    check_beam_args(beam_args)
+    with holding_output(config):
+        return _run_all(config, beam_args, resume)
+
+
+def _run_all(config: RunConfig, beam_args: list[str], resume: bool) -> dict[str, Any]:
+    prints = stage_fingerprints(config)
+    results = {name: _run_stage(name, config, beam_args, resume, prints) for name in STAGES}
     problems = cross_checks(results)
     if problems:
         raise AccountingError("; ".join(problems))
@@ -172,15 +221,8 @@ def run_all(config: RunConfig, beam_args: list[str], resume: bool) -> dict[str, 
 
 
 def run_train(config: RunConfig, resume: bool) -> dict[str, Any]:
-    """Fine-tune the configured adapter on the run's shards; returns the headline figures."""
-    from voxsift.trainers.loop import train
-
-    print("voxsift: train …", file=sys.stderr, flush=True)
-    out = io.join(config.output, config.train.output)
-    metrics = train(config.train, shards=io.join(config.output, "shards"), out=out, resume=resume)
-    keys = ("model", "adapter", "steps", "trainable_parameters", "total_parameters",
-            "loss_start", "loss_end", "final_eval", "audio_seconds", "session_seconds")  # fmt: skip
-    return {"out": out, **{key: metrics.get(key) for key in keys}}
+    """The train stage (skipped on --resume when finished); returns the headline figures."""
+    return train_stage.run(config, resume)
 
 
 def _versions() -> dict[str, str]:

@@ -12,6 +12,7 @@ beside the rows holds the OT distances and the composition, and lands in ``run.j
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,16 +23,16 @@ from apache_beam.metrics import Metrics
 from voxsift import io
 from voxsift.config import RunConfig
 from voxsift.progress import ProgressSink
-from voxsift.schema import SEGMENT_METADATA_COLUMNS, SELECTION_SCHEMA
+from voxsift.schema import SEGMENT_METADATA_COLUMNS, SELECTION_SCHEMA, training_text
 from voxsift.selectors import diagnostics
 from voxsift.selectors.budget import within_budget
 from voxsift.selectors.confidence import weight
 from voxsift.selectors.dedup import drop_copies
-from voxsift.selectors.filters import field_value, filter_reason, training_text
+from voxsift.selectors.filters import field_value, filter_reason
 from voxsift.selectors.hashing import uniform_hash
 from voxsift.selectors.index import VectorIndex, math_threads
 from voxsift.selectors.methods import Candidate, Reference, fit_reference, score
-from voxsift.selectors.settings import SelectSettings
+from voxsift.selectors.settings import METHODS_NEEDING_TARGET, SelectSettings
 
 STAGE = "select"
 _NAMESPACE = f"voxsift.{STAGE}"
@@ -197,6 +198,37 @@ def _guards(pipeline: beam.Pipeline, targets, settings: SelectSettings):
         for i, glob in enumerate(settings.decontaminate_with)
     ]
     return [targets, *reads] | "Guards" >> beam.Flatten()
+
+
+def check_ranked_sets(output: str, curated: dict[str, Any], settings: SelectSettings) -> None:
+    """Before any work: a method that ranks the pool against the target needs segments of both.
+
+    Raises ValueError saying which side curate left empty and why (the reject reasons of that
+    side's inputs), e.g. that every pool line named audio the target set already lists.
+    """
+    if settings.method not in METHODS_NEEDING_TARGET:
+        return
+    kept = {"target": curated["target_segments"]}
+    kept["pool"] = curated["segments_kept"] - kept["target"]
+    empty = [role for role in ("pool", "target") if not kept[role]]
+    if not empty:
+        return
+    role = empty[0]
+    rejects = io.read_parquet(io.join(output, "rejects", "*.parquet"), ["role", "reason"])
+    reasons = Counter(
+        r
+        for r, who in zip(rejects["reason"].to_pylist(), rejects["role"].to_pylist(), strict=True)
+        if who == role
+    )
+    fix = f"select.method {settings.method!r} ranks pool segments against target segments"
+    if reasons and set(reasons) == {"duplicate_input"} and role == "pool":
+        raise ValueError(
+            f"{fix}, but every pool line ({reasons['duplicate_input']}) was a duplicate of a "
+            "target line (the target's listing wins): give the pool audio the target does not "
+            "list, or set select.method: random"
+        )
+    why = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())) or "none rejected"
+    raise ValueError(f"{fix}, but curate kept no {role} segment ({role} rejects: {why})")
 
 
 def build(pipeline: beam.Pipeline, config: RunConfig, progress: ProgressSink) -> None:

@@ -8,7 +8,6 @@ and the seed — never on the runner, the number of workers or the order rows ar
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +17,6 @@ from apache_beam.metrics import Metrics
 from voxsift import io, shardio
 from voxsift.config import RunConfig, ShardSettings
 from voxsift.progress import ProgressSink
-from voxsift.selectors.filters import training_text
 from voxsift.selectors.methods import uniform_hash
 
 STAGE = "shard"
@@ -26,13 +24,6 @@ _NAMESPACE = f"voxsift.{STAGE}"
 TAR_OVERHEAD = 3 * 512 + 1024
 """Header blocks and padding per sample, plus room for its JSON, when planning shard bytes."""
 _SELECTION_FIELDS = ("key", "selected", "weight", "score", "rank", "method")
-_SAMPLE_FIELDS = (
-    "source", "start", "end", "duration", "role", "language", "speaker", "text_status",
-    "confidence", "word_confidences", "teacher", "label_wer", "enhancement", "snr_est_db",
-    "snr_before_db", "snr_after_db", "speech_ratio", "loudness_lufs",
-)  # fmt: skip
-_SEGMENT_COLUMNS = ("key", "audio", "metadata", "norm_text", "text", "pseudo_text", *_SAMPLE_FIELDS)
-"""What a sample is made of; the embeddings, the largest columns after the audio, stay behind."""
 
 
 def plan(entries: list[tuple[str, int]], settings: ShardSettings) -> Iterator[tuple[str, Any]]:
@@ -50,21 +41,6 @@ def plan(entries: list[tuple[str, int]], settings: ShardSettings) -> Iterator[tu
                 number, count, used = number + 1, 0, 0
             yield key, (shardio.shard_name(split, number), count)
             count, used = count + 1, used + size
-
-
-def make_sample(row: dict[str, Any], chosen: dict[str, Any], config_hash: str) -> dict[str, Any]:
-    """A segment row and its selection row → one webdataset sample."""
-    fields = {name: row.get(name) for name in _SAMPLE_FIELDS}
-    fields.update(
-        text=training_text(row) or "",
-        weight=chosen["weight"],
-        score=chosen["score"],
-        rank=chosen["rank"],
-        method=chosen["method"],
-        config_hash=config_hash,
-        meta=json.loads(row["metadata"]),
-    )
-    return {"__key__": row["key"], "flac": row["audio"], "json": shardio.encode_json(fields)}
 
 
 class WriteShard(beam.DoFn):
@@ -92,7 +68,7 @@ def _joined(element: tuple[str, dict[str, list]], config_hash: str) -> Iterator[
     if not groups["place"]:
         return
     (shard, position), chosen, row = groups["place"][0], groups["chosen"][0], groups["row"][0]
-    yield shard, (position, make_sample(row, chosen, config_hash))
+    yield shard, (position, shardio.make_sample(row, chosen, config_hash))
 
 
 def build(
@@ -124,7 +100,7 @@ def build(
     )
     rows = (
         pipeline
-        | "ReadSegments" >> beam.io.ReadFromParquet(segments, columns=list(_SEGMENT_COLUMNS))
+        | "ReadSegments" >> beam.io.ReadFromParquet(segments, columns=list(shardio.SEGMENT_COLUMNS))
         | "RowByKey" >> beam.Map(lambda row: (row["key"], row))
     )
     _ = (
@@ -134,17 +110,12 @@ def build(
         | "ByShard" >> beam.GroupByKey()
         | "WriteShards" >> beam.ParDo(WriteShard(folder, progress))
         | "GatherEntries" >> beam.combiners.ToList()
-        | "WriteIndex"
-        >> beam.Map(
-            lambda entries: io.write_json_atomic(
-                io.join(folder, shardio.INDEX), shardio.index_document(entries, config_hash)
-            )
-        )
+        | "WriteIndex" >> beam.Map(lambda found: shardio.write_index(folder, found, config_hash))
     )
 
 
 def count(output: str, counters: dict[str, int]) -> dict[str, Any]:
-    index = io.read_json(io.join(output, "shards", shardio.INDEX))
+    index = shardio.read_index(io.join(output, "shards"))
     return {
         "samples_written": counters.get("samples_written", 0),
         "shards": len(index["shards"]),

@@ -1,9 +1,10 @@
 """Running one stage as a Beam pipeline: clean start, counters, the ``_SUCCESS`` marker, resume.
 
-A stage owns one folder under the run output. It starts by removing that folder (stale files of
-an earlier, interrupted attempt must never mix with new ones), runs its pipeline, counts, checks
-that the counts add up, and writes ``_SUCCESS`` last. The marker holds a fingerprint of the config
-and inputs the stage ran on; ``--resume`` skips a stage only when the marker's fingerprint matches.
+A stage owns one folder under the run output. It starts by clearing that folder (stale files of
+an earlier, interrupted attempt must never mix with new ones; only a folder carrying voxsift's
+own marker is ever removed, see :mod:`voxsift.pipelines.workspace`), runs its pipeline, counts,
+checks that the counts add up, and writes ``_SUCCESS`` last. The marker holds a fingerprint of the
+config and inputs the stage ran on; ``--resume`` skips a stage only when that fingerprint matches.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from voxsift import io
+from voxsift.pipelines import workspace
 
 log = logging.getLogger(__name__)
 MARKER = "_SUCCESS"
@@ -86,7 +88,7 @@ def run_stage(
         log.info("%s: finished earlier with the same config and inputs, skipping", name)
         return StageResult(name, marker["counts"], marker["seconds"], skipped=True)
     for folder in folders:
-        io.remove_tree(folder)
+        workspace.clear_stage_folder(folder, name)
     started = time.monotonic()
     pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
     build(pipeline)

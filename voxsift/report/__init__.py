@@ -3,15 +3,17 @@
 ``write_report(out)`` reads what the run wrote (run.json, the Parquet outputs, the selection
 diagnostics, the trainer's metrics.json) and writes the page atomically through FileSystems, so it
 works the same on a local folder and on ``gs://``. ``voxsift report OUT`` rebuilds it at any time.
+The page's modules are imported when a page is built, so ``voxsift report --help`` stays light.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from voxsift import io
-from voxsift.report import data, sections, selection
-from voxsift.report.html import Section, page
+if TYPE_CHECKING:
+    from voxsift.report import data
+    from voxsift.report.html import Section
 
 EXTREMES = 20
 """Samples listed at each end of the score range."""
@@ -22,6 +24,8 @@ PCA_POINTS = 2000
 def build_sections(
     run: data.RunData, extremes: int = EXTREMES, pca_points: int = PCA_POINTS
 ) -> list[Section]:
+    from voxsift.report import sections, selection
+
     return [
         sections.counts(run),
         sections.durations(run),
@@ -38,6 +42,10 @@ def build_sections(
 
 def write_report(out: str, extremes: int = EXTREMES, pca_points: int = PCA_POINTS) -> str:
     """Build ``OUT/report/index.html`` from the run folder ``out``; returns the page's path."""
+    from voxsift import io
+    from voxsift.report import data
+    from voxsift.report.html import page
+
     run = data.gather(out)
     config_hash = (run.run or {}).get("config_hash") or "unknown"
     meta = f"run folder {out} · config {config_hash[:12]}"

@@ -14,7 +14,7 @@ import pyarrow as pa
 from voxsift.report import data, plots
 from voxsift.report.html import Section, absent, heading, image, paragraph, player, table
 from voxsift.report.sections import NO_SEGMENTS, NO_SELECTION
-from voxsift.selectors.filters import training_text
+from voxsift.schema import training_text
 
 
 def scores(run: data.RunData) -> Section:

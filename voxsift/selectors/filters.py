@@ -9,16 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from voxsift.schema import training_text
 from voxsift.selectors.confidence import confidence_reason
 from voxsift.selectors.settings import METHODS_NEEDING_TARGET, SelectSettings
-
-
-def training_text(row: dict[str, Any]) -> str | None:
-    """The text a sample trains on: normalized if present, else the reference, else the label."""
-    for column in ("norm_text", "text", "pseudo_text"):
-        if row.get(column):
-            return row[column]
-    return None
 
 
 def field_value(row: dict[str, Any], name: str) -> Any:

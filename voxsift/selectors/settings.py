@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from voxsift.settings import Settings
 
 METHODS_NEEDING_TARGET = frozenset({"nudge", "dsir", "knn"})
 """Methods that rank candidates against the target set's embeddings."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Section(Settings):
+    """A section of this stage's settings (voxsift's one settings base)."""
 
 
 class NudgeSettings(_Section):

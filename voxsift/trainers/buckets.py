@@ -1,9 +1,15 @@
 """Duration bucketing: dynamic batches bounded by padded seconds, not by a sample count.
 
 A fixed batch size either wastes memory on short clips or overflows on long ones, and mixing
-lengths in a batch pads short clips up to the longest. Samples wait in geometric duration
-buckets (Lhotse's DynamicBucketingSampler works the same way); a bucket is emitted once the next
-sample would push it over ``max_seconds`` of padded audio.
+lengths in a batch pads short clips up to the longest. Samples wait in duration buckets and a
+bucket is emitted once the next sample would push it over ``max_seconds`` of padded audio.
+
+The bucket bounds are fixed in advance, spaced geometrically between the duration limits, so they
+need no pass over the data. Lhotse's DynamicBucketingSampler differs here: it estimates its bins
+from the data, reading the first ``num_cuts_for_bins_estimate`` cuts (10,000 by default) and
+placing the bounds so that each bucket holds about the same total duration (unless
+``duration_bins`` are given), which fits a skewed duration distribution better at the cost of
+that first read.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``voxsift train``: arguments and entry, for the main CLI to mount as a subcommand.
+"""``voxsift train``: the subcommand's arguments (importable without torch) and its entry.
 
 Settings come from the ``train:`` section of CONFIG.yaml when one is given, then from the
 options, which win; everything is validated before any work starts, and a bad value is reported
@@ -44,8 +44,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--out",
-        help="folder that receives the adapter, checkpoint.pt and "
-        "metrics.json; default OUTPUT/<train.output> of CONFIG.yaml",
+        help="folder (local or a URI such as gs://...) that receives the adapter, "
+        "checkpoint.pt and metrics.json; default OUTPUT/<train.output> of CONFIG.yaml",
     )
     parser.add_argument("--model", help="hub name, local path, or random:whisper / random:ctc")
     parser.add_argument("--adapter", choices=ADAPTER_KINDS, help="adapter kind")
@@ -129,14 +129,3 @@ def run_train(args: argparse.Namespace) -> int:
         f"adapter and metrics.json in {out}"
     )
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (``python -m voxsift.trainers.cli``) until the main CLI mounts it."""
-    parser = argparse.ArgumentParser(prog="voxsift train", description=__doc__.splitlines()[0])
-    add_train_arguments(parser)
-    return run_train(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

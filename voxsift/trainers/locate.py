@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from braceexpand import braceexpand
 
-from voxsift import io
+from voxsift import io, shardio
 
 
 def open_with_filesystems(url: str, mode: str = "rb", bufsize: int = 8192, **_: object) -> BinaryIO:
@@ -58,28 +58,40 @@ def resolve_shards(spec: str) -> ShardSet:
     """
     if spec.endswith(".tar") or any(c in spec for c in "{*?["):
         return _from_pattern(spec)
-    folder = spec.removesuffix("index.json").rstrip("/")
-    index_path = f"{folder}/index.json"
-    try:
-        index = json.loads(read_text(index_path))
-    except FileNotFoundError as error:
-        raise FileNotFoundError(
-            f"no index.json in {folder!r}: pass a shard folder written by voxsift, or a pattern "
-            f"such as '{folder}/train-{{000000..000009}}.tar'"
-        ) from error
-    entries = index.get("shards", [])
-    urls = {
-        split: [f"{folder}/{e['name']}" for e in entries if e["split"] == split]
-        for split in ("train", "valid")
-    }
-    train = [e for e in entries if e["split"] == "train"]
+    folder = spec.removesuffix(shardio.INDEX).rstrip("/")
+    index = _read_index(folder)
+    train = [e for e in index["shards"] if e["split"] == "train"]
     if not train:
-        raise ValueError(f"{index_path} lists no train shards")
+        raise ValueError(f"{folder}/{shardio.INDEX} lists no train shards")
     return ShardSet(
-        urls["train"],
-        urls["valid"],
+        shardio.split_urls(folder, index, "train"),
+        shardio.split_urls(folder, index, "valid"),
         sum(e["samples"] for e in train),
         sum(float(e["seconds"]) for e in train),
+    )
+
+
+def _read_index(folder: str) -> dict:
+    """The folder's index through shardio (FileSystems), or over HTTP checked by shardio too."""
+    path = f"{folder}/{shardio.INDEX}"
+    if not path.startswith(("http://", "https://")):
+        if not io.exists(path):
+            raise FileNotFoundError(_no_index(folder))
+        return shardio.read_index(folder)
+    try:
+        index = json.loads(read_text(path))
+    except FileNotFoundError as error:
+        raise FileNotFoundError(_no_index(folder)) from error
+    problems = shardio.index_problems(index)
+    if problems:
+        raise shardio.ShardError(f"{path}: {problems[0]}")
+    return index
+
+
+def _no_index(folder: str) -> str:
+    return (
+        f"no index.json in {folder!r}: pass a shard folder written by voxsift, or a pattern "
+        f"such as '{folder}/train-{{000000..000009}}.tar'"
     )
 
 

@@ -30,9 +30,13 @@ from voxsift.trainers.adapters import adapter_config, attach, save_adapter
 from voxsift.trainers.export import export_problem
 from voxsift.trainers.locate import resolve_shards
 from voxsift.trainers.models import SpeechModel, build_model
+from voxsift.trainers.outputs import TrainOutput
 from voxsift.trainers.progress import Progress
 from voxsift.trainers.settings import TrainSettings
 from voxsift.trainers.shards import Batch, ShardBatches, make_loader, shard_texts
+
+METRICS = "metrics.json"
+"""Written last: a train output folder that holds it holds a finished training."""
 
 
 def weighted_loss(model: SpeechModel, network: nn.Module, batch: Batch, count: int) -> Tensor:
@@ -67,20 +71,15 @@ class AdapterTrainingRecipe:
         resume: bool = False,
         stop_after: int | None = None,
     ) -> None:
-        if "://" in str(out):
-            raise ValueError(
-                f"train output {out!r}: the trainer writes to a local folder (copy "
-                "the adapter to remote storage afterwards)"
-            )
-        self.settings, self.out, self.resume = settings, Path(out), resume
-        self.stop_after = stop_after
+        self.settings, self.resume, self.stop_after = settings, resume, stop_after
         self.shards = resolve_shards(shards)
-        has_checkpoint = checkpoint.path(self.out).exists()
+        self.output = TrainOutput(str(out))
+        has_checkpoint = self.output.exists(checkpoint.FILE)
         if resume and not has_checkpoint:
-            raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint.path(self.out)}")
+            raise FileNotFoundError(f"--resume: no {checkpoint.FILE} in {out}")
         if not resume and has_checkpoint:
             raise FileExistsError(
-                f"{self.out} already holds a checkpoint: pass --resume to continue it, or "
+                f"{out} already holds a checkpoint: pass --resume to continue it, or "
                 "choose another --out"
             )
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -152,7 +151,13 @@ class AdapterTrainingRecipe:
         )
         print(f"train shards: {len(shards.train)}{size}; valid shards: {len(shards.valid)}")
 
+    @property
+    def out(self) -> Path:
+        """The local folder written (for a remote output, its working copy; see outputs.py)."""
+        return self.output.local
+
     def _load_checkpoint(self) -> None:
+        self.output.fetch(checkpoint.FILE)
         state = checkpoint.load(self.out, self.device)
         changed = checkpoint.changed_settings(state["settings"], self.settings)
         if changed:
@@ -343,6 +348,7 @@ class AdapterTrainingRecipe:
                 "settings": self.settings.model_dump_json(),
             },
         )
+        self.output.publish(checkpoint.FILE)
 
     def metrics(self, final: dict[str, Any] | None, seconds: float) -> dict[str, Any]:
         losses = [loss for _, loss in self.history["loss"]]
@@ -377,10 +383,13 @@ class AdapterTrainingRecipe:
         if s.merge:
             merged = self.adapter.merged()
             merged.save_pretrained(str(self.out / "merged"))
-        checkpoint.write_json(self.out / "metrics.json", result)
+        self.output.publish()
+        checkpoint.write_json(self.out / METRICS, result)
+        self.output.publish(METRICS)
         return result
 
     def cleanup(self) -> None:
+        self.output.close()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
@@ -388,8 +397,8 @@ class AdapterTrainingRecipe:
 def train(settings: TrainSettings, shards: str, out: str, resume: bool = False) -> dict[str, Any]:
     """Train an adapter on the shards at ``shards``; ``out`` receives it and metrics.json."""
     recipe = AdapterTrainingRecipe(settings, shards, out, resume=resume)
-    recipe.setup()
     try:
+        recipe.setup()
         return recipe.train()
     finally:
         recipe.cleanup()

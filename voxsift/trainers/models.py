@@ -213,7 +213,14 @@ def _pretrained(
 ) -> SpeechModel:
     from transformers import AutoConfig
 
-    model_type = AutoConfig.from_pretrained(spec).model_type
+    try:
+        model_type = AutoConfig.from_pretrained(spec).model_type
+    except OSError:
+        raise ValueError(
+            f"model {spec!r} cannot be loaded: it is no local model folder, and the Hugging Face "
+            "cache does not hold it (models are never downloaded while voxsift runs); name a "
+            "local folder, a cached hub model, or random:whisper / random:ctc"
+        ) from None
     if model_type == "whisper":
         return _pretrained_whisper(spec, language, task)
     if model_type in CTC_MODEL_TYPES:

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from voxsift.settings import Settings
 
 AdapterKind = Literal["lora", "rslora", "s2lora", "bottleneck", "full"]
 ADAPTER_KINDS: tuple[str, ...] = ("lora", "rslora", "s2lora", "bottleneck", "full")
 
 
-class DataSettings(BaseModel):
+class DataSettings(Settings):
     """How shards become batches: shuffling, bucketing by duration, workers."""
-
-    model_config = ConfigDict(extra="forbid")
 
     batch_seconds: float = Field(
         120.0,
@@ -55,10 +55,8 @@ class DataSettings(BaseModel):
         return self
 
 
-class EvalSettings(BaseModel):
+class EvalSettings(Settings):
     """Evaluation on the ``valid`` shards: weighted loss, WER and CER after normalization."""
-
-    model_config = ConfigDict(extra="forbid")
 
     every: int = Field(0, ge=0, description="Evaluate every N steps; 0 = only after training.")
     max_batches: int | None = Field(
@@ -67,10 +65,8 @@ class EvalSettings(BaseModel):
     max_new_tokens: int = Field(128, ge=1, description="Greedy decoding length cap (Whisper).")
 
 
-class TrainSettings(BaseModel):
+class TrainSettings(Settings):
     """The adapter trainer's configuration (the ``train:`` section of the run YAML)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(
         "random:whisper",
@@ -121,6 +117,18 @@ class TrainSettings(BaseModel):
     )
     data: DataSettings = Field(default_factory=DataSettings, description="Loader settings.")
     eval: EvalSettings = Field(default_factory=EvalSettings, description="Evaluation settings.")
+
+    @field_validator("output")
+    @classmethod
+    def _inside_the_run(cls, value: str) -> str:
+        """A folder below the run output: the train stage clears it before it trains afresh."""
+        parts = value.rstrip("/").split("/")
+        if value.startswith("/") or "://" in value or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(
+                "must be a relative folder inside the run output, such as 'adapter' or "
+                "'adapters/tones' (no absolute path, URI or '..')"
+            )
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainSettings:

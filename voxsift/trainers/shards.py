@@ -10,7 +10,6 @@ the counts ride on the next batch so that they also come back from worker proces
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections import Counter
@@ -19,18 +18,15 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-import numpy as np
-import soundfile
 import torch
 import webdataset as wds
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from voxsift.shardio import SAMPLE_RATE, decode_flac
 from voxsift.trainers.buckets import bucket_bounds, bucketed
 from voxsift.trainers.locate import ShardSet
 from voxsift.trainers.settings import DataSettings
-
-SAMPLE_RATE = 16_000
 
 
 @dataclass(frozen=True)
@@ -106,19 +102,6 @@ def _unusable(text: Any, weight: float, duration: float, settings: DataSettings)
     if duration > settings.max_seconds:
         return "too_long"
     return None
-
-
-def decode_flac(data: bytes) -> np.ndarray:
-    """FLAC bytes → mono float32 at 16 kHz (mixed down and resampled if a shard strays)."""
-    audio, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    mono = audio.mean(axis=1)
-    if not mono.size or not np.isfinite(mono).all():
-        raise ValueError("empty or non-finite audio")
-    if rate != SAMPLE_RATE:
-        import torchaudio.functional as AF
-
-        mono = AF.resample(torch.from_numpy(mono), rate, SAMPLE_RATE).numpy()
-    return np.ascontiguousarray(mono, dtype=np.float32)
 
 
 class ShardBatches(IterableDataset):
@@ -214,7 +197,7 @@ class ShardBatches(IterableDataset):
             try:
                 audio.append(decode_flac(utt.flac))
                 kept.append(utt)
-            except (soundfile.LibsndfileError, ValueError, RuntimeError):
+            except (ValueError, RuntimeError):  # AudioError is a ValueError
                 dropped["bad_audio"] += 1
         texts = [u.text for u in kept]
         inputs = self.family.collate(audio, texts) if kept else {}

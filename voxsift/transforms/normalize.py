@@ -17,7 +17,7 @@ import re
 import threading
 from collections.abc import Sequence
 
-from voxsift.schema import Segment
+from voxsift.schema import Segment, training_text
 from voxsift.transforms.inference import SegmentHandler
 from voxsift.transforms.settings import NormalizeSettings
 
@@ -41,14 +41,6 @@ def _warnings_only(record: logging.LogRecord) -> bool:
 def needs_nemo(text: str) -> bool:
     """Whether the text holds anything NeMo would rewrite: digits, symbols or abbreviations."""
     return _NEEDS_NEMO.search(text) is not None
-
-
-def written_target(segment: Segment) -> str | None:
-    """The written training target: the reference transcript, else the pseudo-label."""
-    for text in (segment.text, segment.fields.get("pseudo_text")):
-        if text and text.strip():
-            return text
-    return None
 
 
 class NemoNormalizer:
@@ -99,7 +91,7 @@ def normalize_text(text: str, nemo: NemoNormalizer) -> tuple[str, bool]:
 
 def has_target(segment: Segment) -> bool:
     """Whether there is any text to normalize (the routing test of the normalize step)."""
-    return written_target(segment) is not None
+    return training_text(segment) is not None
 
 
 class NormalizeHandler(SegmentHandler[NemoNormalizer]):
@@ -124,7 +116,9 @@ class NormalizeHandler(SegmentHandler[NemoNormalizer]):
 
 
 def _target(segment: Segment) -> str:
-    text = written_target(segment)
+    """The written target: ``norm_text`` is what this step fills, so the training text so far
+    is the reference transcript, else the pseudo-label."""
+    text = training_text(segment)
     if text is None:
         raise ValueError("segment has neither a transcript nor a pseudo-label")
     return text

@@ -13,9 +13,8 @@ import threading
 
 import numpy as np
 
-from voxsift.schema import SAMPLE_RATE, Segment
+from voxsift.schema import SAMPLE_RATE, Segment, training_text
 from voxsift.transforms.inference import SegmentHandler
-from voxsift.transforms.normalize import written_target
 from voxsift.transforms.settings import QualitySettings
 
 WADA_RANGE_DB = (-20.0, 100.0)
@@ -124,7 +123,7 @@ class QualityHandler(SegmentHandler[SileroVad]):
 
     def process_one(self, segment: Segment, model: SileroVad) -> Segment:
         audio = segment.audio
-        spoken = segment.fields.get("norm_text") or written_target(segment)
+        spoken = training_text(segment)
         return segment.with_fields(
             snr_est_db=wada_snr(audio),
             clipping_ratio=clipping_ratio(audio, self._settings.clip_level),

@@ -9,10 +9,14 @@ Every default runs offline with what the pip packages ship.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator, model_validator
+
+from voxsift.settings import Settings
 
 ENHANCE_FORMS = "'rnnoise', 'none' or 'demucs:NAME[@REPO_DIR]' (e.g. 'demucs:htdemucs@/models')"
 TEACHER_FORMS = (
@@ -67,8 +71,8 @@ def _check_device(value: str) -> str:
     return value
 
 
-class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Settings(Settings):
+    """A section of this stage's settings (voxsift's one settings base)."""
 
 
 class QualitySettings(_Settings):
@@ -152,3 +156,40 @@ class NormalizeSettings(_Settings):
         if value not in NEMO_LANGUAGES:
             raise ValueError(f"language must be one of {', '.join(NEMO_LANGUAGES)}; got {value!r}")
         return value
+
+
+WHISPER_PREFIX = "whisper-encoder:"
+
+
+class EmbedSettings(_Settings):
+    """The embed step: which vectors selection compares segments by (see transforms/embed.py)."""
+
+    kinds: list[str] = Field(
+        default_factory=lambda: ["acoustic"],
+        description="Blocks of the embedding, in order: acoustic, text, whisper-encoder:NAME.",
+    )
+    weights: list[float] | None = Field(
+        None, description="Weight of each block in squared distances; equal when omitted."
+    )
+    batch_size: int = Field(16, gt=0, description="Segments per model call at most.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: a GPU if present.")
+
+    @model_validator(mode="after")
+    def _valid_kinds(self) -> EmbedSettings:
+        for kind in self.kinds:
+            if kind not in ("acoustic", "text") and not kind.startswith(WHISPER_PREFIX):
+                raise ValueError(
+                    f"unknown kind {kind!r}; use acoustic, text or whisper-encoder:NAME"
+                )
+            if kind == WHISPER_PREFIX:
+                raise ValueError("whisper-encoder: needs a model name or path after the colon")
+        if len(set(self.kinds)) != len(self.kinds):
+            raise ValueError("kinds must not repeat")
+        bad_weight = self.weights is not None and any(w <= 0 for w in self.weights)
+        if bad_weight or (self.weights is not None and len(self.weights) != len(self.kinds)):
+            raise ValueError("weights needs one positive number per kind")
+        return self
+
+    def block_scales(self) -> list[float]:
+        weights = self.weights or [1.0] * len(self.kinds)
+        return [math.sqrt(w / sum(weights)) for w in weights]
