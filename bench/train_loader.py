@@ -29,11 +29,11 @@ import soundfile
 import torch
 
 from voxsift import shardio
+from voxsift.asr.adapters import adapter_config, attach
+from voxsift.asr.models import SpeechModel, build_model
 from voxsift.audio import encode_flac
-from voxsift.trainers.adapters import adapter_config, attach
 from voxsift.trainers.buckets import bucket_bounds, bucketed, fixed_size, padding_fraction
 from voxsift.trainers.locate import resolve_shards
-from voxsift.trainers.models import SpeechModel, build_model
 from voxsift.trainers.settings import DataSettings, TrainSettings
 from voxsift.trainers.shards import ShardBatches, make_loader
 

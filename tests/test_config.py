@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from voxsift.cli import main
-from voxsift.config import ConfigError, parse_config, parse_size
+from voxsift.config import ConfigError, parse_config
+from voxsift.settings import parse_size
 
 BASE = {"input": ["pool.jsonl"], "target": ["target.jsonl"], "output": "out"}
 

@@ -76,7 +76,10 @@ def test_output_holding_the_inputs_is_refused_and_nothing_is_touched(corpus, tmp
 
 def test_other_overlaps_and_foreign_folders_are_refused(corpus, tmp_path):
     raw = tmp_path / "raw"
-    manifest = _write_manifest(raw / "m.jsonl", _pool_lines(corpus, 2))
+    lines = _pool_lines(corpus, 2)
+    manifest = _write_manifest(raw / "m.jsonl", lines)
+    (raw / "sub").mkdir()
+    (raw / "sub" / "a.flac").write_bytes(Path(lines[0]["audio"]).read_bytes())
     # the output inside a folder that a recursive glob reads
     config = _small_config(manifest, raw / "out").model_copy(
         update={"input": [str(raw / "**" / "*.flac")]}
@@ -326,4 +329,67 @@ def test_a_mistyped_beam_option_is_refused_before_work(corpus, tmp_path):
         run.run_all(config, ["--runer=DataflowRunner"], resume=False)
     with pytest.raises(ValueError, match=r"^unknown Beam option --direct_num_worker "):
         run.run_one("curate", config, ["--direct_num_worker=2"], resume=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_refused_submission_keeps_the_stage_output(corpus, tmp_path):
+    """A runner that does not accept the job (Dataflow without its dependencies or credentials)
+    must leave the previous output of the stage where it was."""
+    manifest = _write_manifest(tmp_path / "in" / "m.jsonl", _pool_lines(corpus, 2))
+    config = _small_config(manifest, tmp_path / "out")
+    run.run_one("curate", config, [], resume=False)
+    before = _sha256s(tmp_path / "out" / "segments")
+    dataflow = ["--runner=DataflowRunner", "--project=p", "--region=r",
+                "--temp_location=gs://nowhere/tmp"]  # fmt: skip
+    with pytest.raises(Exception) as refused:
+        run.run_one("curate", config, dataflow, resume=False)
+    assert not isinstance(refused.value, OutputError)
+    assert _sha256s(tmp_path / "out" / "segments") == before
+
+
+def test_an_input_that_names_no_file_is_refused_before_work(corpus, tmp_path):
+    manifest = _write_manifest(tmp_path / "in" / "m.jsonl", _pool_lines(corpus, 2))
+    config = _small_config(manifest, tmp_path / "out").model_copy(
+        update={"input": [str(manifest), str(tmp_path / "none" / "*.flac")],
+                "target": [str(tmp_path / "missing.jsonl")]}
+    )  # fmt: skip
+    with pytest.raises(ConfigError) as refused:
+        run.run_all(config, [], resume=False)
+    assert str(refused.value) == (
+        f"input[1]: '{tmp_path}/none/*.flac' matches no audio file; "
+        f"target[0]: the manifest {tmp_path}/missing.jsonl does not exist"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_folder_from_before_the_markers_is_still_voxsift_s(tmp_path):
+    out = tmp_path / "old-run"
+    (out / "segments").mkdir(parents=True)
+    (out / "run.json").write_text(json.dumps({"config_hash": "abc", "stages": {}}))
+    (out / "segments" / "_SUCCESS").write_text(json.dumps({"stage": "curate", "fingerprint": "f"}))
+    (out / "segments" / "part-0.parquet").write_bytes(b"old")
+    workspace.check_output(str(out), [])
+    workspace.clear_stage_folder(str(out / "segments"), "curate")
+    assert os.listdir(out / "segments") == [workspace.OWNER_MARKER]
+    (out / "shards").mkdir()
+    (out / "shards" / "_SUCCESS").write_text("written by another tool")
+    with pytest.raises(OutputError, match="shard stage will not delete them"):
+        workspace.clear_stage_folder(str(out / "shards"), "shard")
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "field"),
+    [
+        ("label", {"teacher": "whisper:/no/such/model"}, "label.teacher"),
+        ("embed", {"kinds": ["acoustic", "whisper-encoder:/no/such/model"]}, "embed.kinds"),
+        ("train", {"model": "openai/whisper-tiny-not-cached"}, "train.model"),
+    ],
+)
+def test_a_model_that_cannot_be_loaded_stops_the_run_before_work(
+    corpus, tmp_path, section, value, field
+):
+    manifest = _write_manifest(tmp_path / "in" / "m.jsonl", _pool_lines(corpus, 2))
+    config = _small_config(manifest, tmp_path / "out", **{section: value})
+    with pytest.raises(ConfigError, match=rf"^{field}: (model )?'.*' cannot be loaded: "):
+        run.run_all(config, [], resume=False)
     assert not (tmp_path / "out").exists()

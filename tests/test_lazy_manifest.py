@@ -6,8 +6,8 @@ import itertools
 import json
 
 from voxsift import io
-from voxsift.config import IngestSettings
 from voxsift.transforms.ingest import ExpandInputs, InputItem
+from voxsift.transforms.settings import IngestSettings
 
 
 class _CountingHandle:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from voxsift.config import SegmentSettings, ShardSettings
+from voxsift.config import ShardSettings
 from voxsift.pipelines.shard import TAR_OVERHEAD, plan
 from voxsift.selectors.budget import within_budget
 from voxsift.transforms.segment import plan_segments
+from voxsift.transforms.settings import SegmentSettings
 
 SEGMENT = SegmentSettings(min_seconds=1.0, max_seconds=10.0)
 

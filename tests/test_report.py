@@ -31,6 +31,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 HEADINGS = [
     "Counts per stage and reject reasons",
     "Duration",
+    "Hours by language",
     "SNR before and after enhancement",
     "Teacher confidence",
     "Selection scores",
@@ -72,6 +73,8 @@ def _segment_rows(rng: np.random.Generator) -> list[dict]:
                 "snr_after_db": before + (5.0 if before < 10 else 0.0),
                 "confidence": float(rng.uniform(0.2, 1.0)),
                 "pseudo_text": f"pseudo {i}",
+                "detected_language": "fr" if i % 5 == 0 else "en",
+                "language_probability": 0.9,
                 "label_wer": float(rng.uniform(0, 0.6)) if i % 2 else None,
                 "embedding": (rng.normal(size=16) + shift).astype(np.float32).tolist(),
             }

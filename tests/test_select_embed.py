@@ -68,7 +68,7 @@ def test_every_kind_is_embedded_and_blocks_are_normalized(tiny_whisper):
 @pytest.mark.parametrize(
     ("kinds", "weights", "message"),
     [
-        (["mfcc"], None, "unknown kind"),
+        (["mfcc"], None, "unknown embedding kind 'mfcc'; choose one of 'acoustic', 'text'"),
         (["whisper-encoder:"], None, "needs a model name"),
         (["text", "text"], None, "must not repeat"),
         (["acoustic", "text"], [1.0], "one positive number per kind"),

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import shardkit
-from voxsift.trainers.adapters import adapter_config, attach, load_trained
+from voxsift.asr.adapters import adapter_config, attach, load_trained
+from voxsift.asr.models import build_model
 from voxsift.trainers.loop import AdapterTrainingRecipe
-from voxsift.trainers.models import build_model
 from voxsift.trainers.settings import TrainSettings
 
 WHISPER = "random:whisper?window=2&d_model=32&layers=1"

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import shardkit
-from voxsift.trainers.adapters import load_trained
+from voxsift.asr.adapters import load_trained
+from voxsift.asr.models import build_model
 from voxsift.trainers.loop import train
-from voxsift.trainers.models import build_model
 from voxsift.trainers.settings import TrainSettings
 
 PARAKEET = "random:parakeet?hidden=32&layers=1&channels=8&kernel=3"

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import shardkit
-from voxsift.trainers.adapters import load_trained
+from voxsift.asr.adapters import load_trained
 from voxsift.trainers.loop import AdapterTrainingRecipe
 from voxsift.trainers.settings import TrainSettings
 

@@ -1,7 +1,7 @@
 """The shared machinery of curate steps in a Beam pipeline: fallback, rejects, routing, metrics.
 
-Also home of :func:`run_steps` and :func:`make_segment`, which the other transforms tests import
-(pytest puts this folder on ``sys.path``).
+Also home of :func:`run_steps`, :func:`make_segment` and :func:`step_sections`, which the other
+transforms tests import (pytest puts this folder on ``sys.path``).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import base64
 import glob
 import pickle
 from pathlib import Path
+from types import SimpleNamespace
 
 import apache_beam as beam
 import numpy as np
@@ -18,7 +19,15 @@ from apache_beam.metrics.metric import MetricsFilter
 from voxsift.schema import SAMPLE_RATE, Segment, segment_key
 from voxsift.transforms.inference import CurateStep
 from voxsift.transforms.label import LabelHandler, Teacher, Transcript
-from voxsift.transforms.settings import LabelSettings
+from voxsift.transforms.settings import EmbedSettings, LabelSettings
+from voxsift.transforms.steps import sections
+
+
+def step_sections(**given) -> SimpleNamespace:
+    """Every curate step's section at its defaults, embed off, overridden by ``given``: what
+    ``steps.curate_steps`` reads from a run config."""
+    defaults = {name: section() for name, section in sections()}
+    return SimpleNamespace(**{**defaults, "embed": EmbedSettings(kinds=[]), **given})
 
 
 def make_segment(name: str, audio: np.ndarray, text: str | None = None) -> Segment:
@@ -167,8 +176,8 @@ def test_curate_steps_stay_in_one_fused_stage_on_the_local_runner(tmp_path):
 
     from voxsift.config import parse_config
     from voxsift.pipelines import curate
-    from voxsift.pipelines.run import curate_steps
     from voxsift.progress import ProgressSink
+    from voxsift.transforms.steps import curate_steps
 
     config = parse_config(
         {
@@ -184,6 +193,6 @@ def test_curate_steps_stay_in_one_fused_stage_on_the_local_runner(tmp_path):
     _, stages = FnApiRunner().create_stages(pipeline.to_runner_api())
     names = [{t.unique_name for t in stage.transforms} for stage in stages]
     segmenting = next(n for n in names if "Segment/ParDo(SegmentFiles)" in n)
-    for step in ("enhance", "label", "normalize", "quality", "Embed/Kind1"):
+    for step in ("enhance", "label", "normalize", "quality", "embed/Kind1"):
         assert any(name.startswith(f"{step}/") for name in segmenting), step
     assert "EncodeSegments" in segmenting

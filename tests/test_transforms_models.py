@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from test_transforms_beam import counter, make_segment, run_steps
+from test_transforms_beam import counter, make_segment, run_steps, step_sections
 
 from voxsift.schema import SAMPLE_RATE
 from voxsift.transforms.inference import CurateStep
@@ -155,10 +155,12 @@ def test_group_words_opens_a_word_at_each_leading_space():
 def test_demucs_enhances_through_run_inference(tiny_demucs, tmp_path):
     enhance = EnhanceSettings(method=f"demucs:tiny@{tiny_demucs}", gate_margin_db=-200.0)
     steps = curate_steps(
-        QualitySettings(enabled=False),
-        enhance,
-        LabelSettings(teacher="none"),
-        NormalizeSettings(enabled=False),
+        step_sections(
+            quality=QualitySettings(enabled=False),
+            enhance=enhance,
+            label=LabelSettings(teacher="none"),
+            normalize=NormalizeSettings(enabled=False),
+        )
     )
     assert [name for name, _ in steps] == ["enhance"]
     segments = [make_segment("a", _speechlike(1.0, 3)), make_segment("b", _speechlike(0.5, 4))]

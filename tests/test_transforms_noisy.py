@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_transforms_beam import counter, make_segment, run_steps
+from test_transforms_beam import counter, make_segment, run_steps, step_sections
 
 from voxsift import synth
 from voxsift.audio import to_mono_16k
@@ -16,12 +16,7 @@ from voxsift.espeak import speak
 from voxsift.transforms.enhance import EnhanceHandler, rnnoise_denoise
 from voxsift.transforms.label import LabelHandler
 from voxsift.transforms.quality import SileroVad, clipping_ratio, wada_snr
-from voxsift.transforms.settings import (
-    EnhanceSettings,
-    LabelSettings,
-    NormalizeSettings,
-    QualitySettings,
-)
+from voxsift.transforms.settings import EnhanceSettings, LabelSettings
 from voxsift.transforms.steps import curate_steps
 
 TEXT = "Please call Stella and ask her to bring these things with her from the store."
@@ -103,7 +98,7 @@ def test_clipping_and_speech_ratio(speech):
 
 
 def test_default_steps_fill_every_column(speech, tmp_path):
-    steps = curate_steps(QualitySettings(), EnhanceSettings(), LabelSettings(), NormalizeSettings())
+    steps = curate_steps(step_sections())
     assert [name for name, _ in steps] == ["enhance", "label", "normalize", "quality"]
     segments = [
         make_segment("a-transcribed", speech["clean"], text="Call Stella at 5 p.m."),

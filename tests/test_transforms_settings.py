@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from pydantic import ValidationError
 
 from voxsift.transforms.settings import (
+    EmbedSettings,
     EnhanceSettings,
     LabelSettings,
     ModelSpec,
     NormalizeSettings,
     QualitySettings,
 )
-from voxsift.transforms.steps import curate_steps
+from voxsift.transforms.steps import CURATE_STEPS, curate_steps
 
 
 def test_defaults_are_offline_models():
@@ -61,12 +64,24 @@ def test_bad_values_name_the_field_and_the_allowed_forms(model, values, field, f
 
 def test_switched_off_steps_are_left_out():
     steps = curate_steps(
-        QualitySettings(enabled=False),
-        EnhanceSettings(method="none"),
-        LabelSettings(teacher="none"),
-        NormalizeSettings(enabled=False),
+        SimpleNamespace(
+            quality=QualitySettings(enabled=False),
+            enhance=EnhanceSettings(method="none"),
+            label=LabelSettings(teacher="none"),
+            normalize=NormalizeSettings(enabled=False),
+            embed=EmbedSettings(kinds=[]),
+        )
     )
     assert steps == []
+
+
+def test_the_step_table_orders_the_steps_and_names_the_config_sections():
+    from voxsift.config import RunConfig
+
+    assert CURATE_STEPS.names() == ("enhance", "label", "normalize", "quality", "embed")
+    assert set(CURATE_STEPS.names()) <= set(RunConfig.model_fields)
+    steps = curate_steps(RunConfig(input=["p.jsonl"], target=["t.jsonl"], output="out"))
+    assert [name for name, _ in steps] == list(CURATE_STEPS.names())
 
 
 def test_a_missing_gpu_falls_back_to_the_cpu_with_a_warning(caplog, monkeypatch):

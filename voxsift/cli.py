@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -186,6 +187,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Models come from packages, local folders or the Hugging Face cache, never from the network
+    # while a run works; HF_HUB_OFFLINE=0 in the environment lets a hub name download.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     own, beam_args = _split_beam_args(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(own)

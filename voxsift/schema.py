@@ -60,6 +60,8 @@ ADDED_SEGMENT_FIELDS = [
     pa.field("compression_ratio", pa.float64()),
     pa.field("no_speech_prob", pa.float64()),
     pa.field("detected_language", pa.string()),
+    pa.field("language_probability", pa.float64()),
+    pa.field("ngram_repeats", pa.int64()),
     # text normalization: the training target
     pa.field("norm_text", pa.string()),
     # embeddings for selection
@@ -98,6 +100,9 @@ SELECTION_SCHEMA = pa.schema(
         pa.field("matched_key", pa.string()),
     ]
 )
+SELECTION_DIAGNOSTICS = "_diagnostics.json"
+"""What select writes beside selection/*.parquet for the report: the fit, OT distances and the
+composition. Underscored, so readers of the folder as a Parquet dataset skip it (like _SUCCESS)."""
 
 
 def segment_key(source: str, start: float, end: float) -> str:
@@ -108,6 +113,15 @@ def segment_key(source: str, start: float, end: float) -> str:
     """
     digest = hashlib.sha256(f"{source}\x00{start:.3f}\x00{end:.3f}".encode()).hexdigest()
     return digest[:24]
+
+
+def uniform_hash(seed: int, key: str, salt: str = "") -> float:
+    """A uniform number in [0, 1) from (seed, key): the same on every runner and worker.
+
+    Selection's random draws and the shard stage's order are keyed by it, so both reproduce.
+    """
+    digest = hashlib.sha256(f"{salt}{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 @dataclass(frozen=True)

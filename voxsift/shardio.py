@@ -49,7 +49,10 @@ SAMPLE_FIELDS = (
     "snr_before_db", "snr_after_db", "speech_ratio", "loudness_lufs",
 )  # fmt: skip
 """Segment columns a sample's JSON carries as they are, beside text, weight and provenance."""
-SEGMENT_COLUMNS = ("key", "audio", "metadata", *TEXT_COLUMNS, *SAMPLE_FIELDS)
+SET_SAMPLE_FIELDS = ("detected_language",)
+"""Columns a sample's JSON carries only where they are set (a multilingual teacher detected the
+language), so the samples of runs that never fill them keep their exact bytes."""
+SEGMENT_COLUMNS = ("key", "audio", "metadata", *TEXT_COLUMNS, *SAMPLE_FIELDS, *SET_SAMPLE_FIELDS)
 """What a sample is made of; the embeddings, the largest columns after the audio, stay behind."""
 
 
@@ -60,6 +63,7 @@ def encode_json(fields: dict[str, Any]) -> bytes:
 def make_sample(row: dict[str, Any], chosen: dict[str, Any], config_hash: str) -> dict[str, Any]:
     """A segment row and its selection row → one webdataset sample (``__key__``, flac, json)."""
     fields = {name: row.get(name) for name in SAMPLE_FIELDS}
+    fields.update({name: row[name] for name in SET_SAMPLE_FIELDS if row.get(name) is not None})
     fields.update(
         text=training_text(row) or "",
         weight=chosen["weight"],

@@ -43,15 +43,37 @@ def _curate_steps(steps: dict[str, dict[str, Any]]) -> str:
     return "".join(f"\n{'':19}{line}" for line in lines)
 
 
+def _teacher(figures: dict[str, Any] | None) -> str:
+    """Indented lines under the curate row: what the teacher labeled, how sure, how right."""
+    if not figures:
+        return ""
+    line = (
+        f"teacher {figures['teacher']}: {figures['labeled']} labeled, "
+        f"mean confidence {figures['mean_confidence']:.2f}"
+    )
+    if figures.get("median_label_wer") is not None:
+        rho = figures.get("confidence_wer_spearman")
+        line += (
+            f"; on {figures['transcribed']} transcribed: label WER median "
+            f"{figures['median_label_wer']:.3f}, mean {figures['mean_label_wer']:.3f}"
+            + (f", Spearman ρ(confidence, WER) {rho:.2f}" if rho is not None else "")
+        )
+    lines = [line]
+    for label, example in zip(("surest", "least sure"), figures["examples"], strict=True):
+        lines.append(f"{label} ({example['confidence']:.2f}): {example['text']!r}")
+    return "".join(f"\n{'':19}{text}" for text in lines)
+
+
 def describe_stage(name: str, counts: dict[str, Any]) -> str:
     if name == "curate":
         rejected = counts["inputs_rejected"] + counts["segments_rejected"]
         why = f" ({_reasons(counts['rejected_by_reason'])})" if rejected else ""
-        return (
+        head = (
             f"{counts['inputs']} inputs: {counts['inputs_kept']} kept, "
             f"{counts['inputs_rejected']} rejected{why} → {counts['segments_kept']} segments, "
             f"{counts['seconds_kept']:.1f} s of audio ({counts['target_segments']} target)"
-        ) + _curate_steps(counts.get("steps") or {})
+        )
+        return head + _curate_steps(counts.get("steps") or {}) + _teacher(counts.get("teacher"))
     if name == "select":
         return (
             f"{counts['rows']} segments: {counts['selected']} selected "

@@ -1,8 +1,10 @@
 """Exports of a run's shards to the trainers people already use: NeMo, Lhotse, Hugging Face.
 
 ``export(out, to, dest)`` reads ``OUT/shards`` (index.json and the tars, through FileSystems) and
-writes ``dest`` (local or a URI). Each format lives in its own module; lhotse is an optional extra
-imported only by its export. Every format checks every shard as ``voxsift verify`` does before it
+writes ``dest`` (local or a URI). Each format lives in its own module and is registered by name in
+:data:`EXPORTS` (where ``voxsift export --to`` takes its choices) as a light :class:`ExportFormat`
+whose function is imported only when it runs; lhotse is an optional extra imported only by its
+export. Every format checks every shard as ``voxsift verify`` does before it
 writes anything (ShardError, a ValueError, names the offending entry), and writes only through
 ``shards.Destination``, inside ``dest`` (DestinationError otherwise).
 """
@@ -13,24 +15,39 @@ import argparse
 import importlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-
-def _imported(module: str, name: str) -> Callable[[str, str], dict[str, Any]]:
-    """An export function imported when it is called: ``voxsift export --help`` (and this
-    package) stay free of torch, Beam and webdataset."""
-
-    def run(shards: str, dest: str) -> dict[str, Any]:
-        return getattr(importlib.import_module(module), name)(shards, dest)
-
-    return run
+from voxsift.registry import Lazy, Registry
 
 
-FORMATS: dict[str, Callable[[str, str], dict[str, Any]]] = {
-    "nemo": _imported("voxsift.exports.nemo", "export_nemo"),
-    "lhotse": _imported("voxsift.exports.lhotse_cuts", "export_lhotse"),
-    "hf": _imported("voxsift.exports.hf", "export_hf"),
-}
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export: ``run(shards, dest) -> summary`` (usually a Lazy reference, so ``voxsift export
+    --help`` and this package stay free of torch, Beam and webdataset) and its help line."""
+
+    run: Callable[[str, str], dict[str, Any]]
+    about: str
+
+
+EXPORTS: Registry[ExportFormat] = Registry("export format")
+EXPORTS.add(
+    "nemo",
+    ExportFormat(Lazy("voxsift.exports.nemo:export_nemo"), "JSONL manifests + audio files"),
+)
+EXPORTS.add(
+    "lhotse",
+    ExportFormat(
+        Lazy("voxsift.exports.lhotse_cuts:export_lhotse"),
+        "CutSet manifests + audio files (needs voxsift[lhotse])",
+    ),
+)
+EXPORTS.add(
+    "hf",
+    ExportFormat(
+        Lazy("voxsift.exports.hf:export_hf"), "the tars + a dataset card for datasets.load_dataset"
+    ),
+)
 _ERRORS = {
     "DestinationError": "voxsift.exports.shards",
     "ExportError": "voxsift.exports.shards",
@@ -38,7 +55,8 @@ _ERRORS = {
 }
 
 __all__ = [
-    "FORMATS",
+    "EXPORTS",
+    "ExportFormat",
     "DestinationError",
     "ExportError",
     "ShardError",
@@ -49,7 +67,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """The error classes, imported on first use (PEP 562) for the same reason."""
+    """The error classes, imported on first use (PEP 562), so this package stays light."""
     if name in _ERRORS:
         return getattr(importlib.import_module(_ERRORS[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -59,9 +77,7 @@ def export(out: str, to: str, dest: str) -> dict[str, Any]:
     """Export the shards of run folder ``out`` as ``to`` (nemo, lhotse or hf) into ``dest``."""
     from voxsift import io
 
-    if to not in FORMATS:
-        raise ValueError(f"--to must be one of {', '.join(FORMATS)} (got {to!r})")
-    summary = FORMATS[to](io.join(out, "shards"), dest)
+    summary = EXPORTS.get(to).run(io.join(out, "shards"), dest)
     return {"to": to, "dest": dest, **summary}
 
 
@@ -71,9 +87,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--to",
         required=True,
-        choices=sorted(FORMATS),
-        help="nemo: JSONL manifests + audio files; lhotse: CutSet manifests + audio files "
-        "(needs voxsift[lhotse]); hf: the tars + a dataset card for datasets.load_dataset",
+        choices=EXPORTS.names(),
+        help="; ".join(f"{name}: {kind.about}" for name, kind in EXPORTS.items()),
     )
     parser.add_argument("dest", help="folder (local or a URI) that receives the export")
 

@@ -16,8 +16,9 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from voxsift import audio, audiostream, io
-from voxsift.config import IngestSettings, LoudnessSettings, RunConfig, SegmentSettings
+from voxsift.config import RunConfig
 from voxsift.errors import InputError
+from voxsift.pipelines.teacher_figures import teacher_figures
 from voxsift.progress import ProgressSink
 from voxsift.schema import (
     REJECT_SCHEMA,
@@ -42,6 +43,8 @@ from voxsift.transforms.segment import (
     plan_segments,
     speech_ratio,
 )
+from voxsift.transforms.settings import IngestSettings, LoudnessSettings, SegmentSettings
+from voxsift.transforms.steps import CURATE_STEPS
 
 _NAMESPACE = f"voxsift.{STAGE}"
 _ROWS_PER_BATCH = 64
@@ -268,15 +271,14 @@ def count(output: str, counters: dict[str, int]) -> dict[str, Any]:
         "target_segments": segments["role"].to_pylist().count("target"),
         "rejected_by_reason": {r: reasons.count(r) for r in sorted(set(reasons))},
         "steps": step_figures(counters),
+        "teacher": teacher_figures(output),
     }
 
 
-_STEP_ORDER = ("enhance", "label", "normalize", "quality", "embed")
-
-
 def _step_rank(step: str) -> tuple[int, str]:
-    """Pipeline order for the known steps, then any other by name."""
-    return (_STEP_ORDER.index(step) if step in _STEP_ORDER else len(_STEP_ORDER), step)
+    """The steps' order in the table (transforms/steps.py), then any other by name."""
+    order = CURATE_STEPS.names()
+    return (order.index(step) if step in order else len(order), step)
 
 
 def step_figures(counters: dict[str, int]) -> dict[str, dict[str, Any]]:

@@ -23,7 +23,7 @@ import os
 from typing import Any
 
 from voxsift import io
-from voxsift.config import RunConfig
+from voxsift.config import ConfigError, RunConfig
 from voxsift.errors import InputError
 from voxsift.transforms.ingest import (
     NOT_AUDIO_SUFFIXES,
@@ -93,3 +93,23 @@ def input_listing(config: RunConfig) -> list[Any]:
         _manifest(spec, role, config) if is_manifest(spec) else _glob(spec, config)
         for role, spec in specs
     ]
+
+
+_NOTHING = ("missing_manifest", "missing_file")
+"""Reasons meaning that a manifest named in the config is not there at all."""
+
+
+def require_matches(config: RunConfig, listing: list[Any]) -> None:
+    """Refuse, before any work, a config whose ``input`` or ``target`` entry names no file: a
+    manifest that does not exist, or a glob that matches no audio file. (A manifest that is there
+    but cannot be read, a FIFO for one, is a reject row of the run like any bad file.)"""
+    fields = [f"input[{i}]" for i in range(len(config.input))]
+    fields += [f"target[{i}]" for i in range(len(config.target))]
+    problems = []
+    for field, (spec, found, *_) in zip(fields, listing, strict=True):
+        if is_manifest(spec) and found in _NOTHING:
+            problems.append(f"{field}: the manifest {spec} does not exist")
+        elif not is_manifest(spec) and found == []:
+            problems.append(f"{field}: {spec!r} matches no audio file")
+    if problems:
+        raise ConfigError("; ".join(problems))

@@ -21,7 +21,8 @@ from voxsift.config import RunConfig
 from voxsift.errors import InputError
 from voxsift.pipelines import curate, select, shard, workspace
 from voxsift.pipelines import train as train_stage
-from voxsift.pipelines.listing import input_listing
+from voxsift.pipelines.listing import input_listing, require_matches
+from voxsift.pipelines.models import check_models
 from voxsift.pipelines.stage import (
     AccountingError,
     StageResult,
@@ -31,7 +32,6 @@ from voxsift.pipelines.stage import (
 )
 from voxsift.progress import ProgressDisplay, ProgressSink, is_local
 from voxsift.transforms import steps
-from voxsift.transforms.embed import Embed
 from voxsift.transforms.ingest import NOT_AUDIO_SUFFIXES, is_manifest, manifest_lines
 
 log = logging.getLogger(__name__)
@@ -44,21 +44,16 @@ _LATER_SECTIONS = frozenset({"output", "select", "shard", "train"})
 """Sections that do not change what curate writes; every other section does."""
 
 
-def curate_steps(config: RunConfig) -> list[tuple[str, Any]]:
-    """The per-segment steps after segmentation, in order, as (name, PTransform) pairs."""
-    transforms = steps.curate_steps(config.quality, config.enhance, config.label, config.normalize)
-    return transforms + ([("Embed", Embed(config.embed))] if config.embed.kinds else [])
-
-
 def config_hash(config: RunConfig) -> str:
     """What made the data, for provenance; the output folder is not part of it."""
     return fingerprint(config.model_dump(mode="json", exclude={"output"}))
 
 
-def stage_fingerprints(config: RunConfig) -> dict[str, str]:
+def stage_fingerprints(config: RunConfig, inputs: list[Any]) -> dict[str, str]:
+    """Each stage's fingerprint; ``inputs`` is :func:`input_listing` of the config."""
     sections = config.model_dump(mode="json")
     curate_sections = {k: v for k, v in sections.items() if k not in _LATER_SECTIONS}
-    curate_print = fingerprint("curate", curate_sections, input_listing(config))
+    curate_print = fingerprint("curate", curate_sections, inputs)
     select_print = fingerprint("select", curate_print, sections["select"])
     return {
         "curate": curate_print,
@@ -74,7 +69,7 @@ def _stage_spec(
     if name == "curate":
         return (
             [io.join(out, "segments"), io.join(out, "rejects")],
-            lambda p: curate.build(p, config, curate_steps(config), sink),
+            lambda p: curate.build(p, config, steps.curate_steps(config), sink),
             lambda c: curate.count(out, c),
             curate.check,
         )
@@ -143,23 +138,32 @@ def check_beam_args(beam_args: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def holding_output(config: RunConfig) -> Iterator[None]:
-    """Check the output folder before any work, then hold it for the whole run.
+def prepared(
+    config: RunConfig, beam_args: list[str], curating: bool, training: bool = False
+) -> Iterator[dict[str, str]]:
+    """Every check before any work, then hold the output folder for the whole run.
 
-    Refuses (``OutputError``) an output that is a file, overlaps an input, holds files voxsift
-    did not write, or is in use by another run; see :mod:`voxsift.pipelines.workspace`.
+    Refuses unknown Beam options, an ``input``/``target`` entry that names no file (when curate
+    is to run), an output that is a file, overlaps an input, holds files voxsift did not write,
+    or is in use by another run (see :mod:`voxsift.pipelines.workspace`), and a model that the
+    stages to run name but that cannot be loaded (:mod:`voxsift.pipelines.models`). Yields the
+    stages' fingerprints.
     """
+    check_beam_args(beam_args)
+    inputs = input_listing(config)
+    if curating:
+        require_matches(config, inputs)
     workspace.check_output(config.output, [*config.input, *config.target])
+    check_models(config, curating, training)
     with workspace.run_lock(config.output):
         workspace.claim_output(config.output)
-        yield
+        yield stage_fingerprints(config, inputs)
 
 
 def run_one(name: str, config: RunConfig, beam_args: list[str], resume: bool) -> StageResult:
     """Run one stage; the stages before it must have finished."""
-    check_beam_args(beam_args)
-    with holding_output(config):
-        return _run_stage(name, config, beam_args, resume, stage_fingerprints(config))
+    with prepared(config, beam_args, curating=name == "curate") as prints:
+        return _run_stage(name, config, beam_args, resume, prints)
 
 
 def _run_stage(
@@ -193,13 +197,13 @@ def cross_checks(results: dict[str, StageResult]) -> list[str]:
 
 def run_all(config: RunConfig, beam_args: list[str], resume: bool) -> dict[str, Any]:
     """curate → select → shard, then run.json; returns the run record."""
-    check_beam_args(beam_args)
-    with holding_output(config):
-        return _run_all(config, beam_args, resume)
+    with prepared(config, beam_args, curating=True, training=True) as prints:
+        return _run_all(config, beam_args, resume, prints)
 
 
-def _run_all(config: RunConfig, beam_args: list[str], resume: bool) -> dict[str, Any]:
-    prints = stage_fingerprints(config)
+def _run_all(
+    config: RunConfig, beam_args: list[str], resume: bool, prints: dict[str, str]
+) -> dict[str, Any]:
     results = {name: _run_stage(name, config, beam_args, resume, prints) for name in STAGES}
     problems = cross_checks(results)
     if problems:

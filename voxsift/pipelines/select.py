@@ -23,22 +23,25 @@ from apache_beam.metrics import Metrics
 from voxsift import io
 from voxsift.config import RunConfig
 from voxsift.progress import ProgressSink
-from voxsift.schema import SEGMENT_METADATA_COLUMNS, SELECTION_SCHEMA, training_text
+from voxsift.schema import (
+    SEGMENT_METADATA_COLUMNS,
+    SELECTION_DIAGNOSTICS,
+    SELECTION_SCHEMA,
+    training_text,
+    uniform_hash,
+)
 from voxsift.selectors import diagnostics
 from voxsift.selectors.budget import within_budget
 from voxsift.selectors.confidence import weight
 from voxsift.selectors.dedup import drop_copies
 from voxsift.selectors.filters import field_value, filter_reason
-from voxsift.selectors.hashing import uniform_hash
 from voxsift.selectors.index import VectorIndex, math_threads
 from voxsift.selectors.methods import Candidate, Reference, fit_reference, score
-from voxsift.selectors.settings import METHODS_NEEDING_TARGET, SelectSettings
+from voxsift.selectors.settings import SelectSettings
 
 STAGE = "select"
 _NAMESPACE = f"voxsift.{STAGE}"
 _DECIDED, _TARGETS, _SUMMARY = "decided", "targets", "summary"
-DIAGNOSTICS = "_diagnostics.json"
-"""Underscored, so readers of the folder as a Parquet dataset skip it (like _SUCCESS)."""
 
 
 def selection_row(
@@ -182,7 +185,7 @@ def diagnose(_, reference: Reference, chosen: list[Candidate], composition, sett
         distances = diagnostics.ot_report(reference, selected, settings)
     report = {
         "method": settings.method,
-        "fit": diagnostics.fit_report(reference),
+        "fit": diagnostics.fit_report(reference, settings),
         "ot": distances,
         "composition": composition,
     }
@@ -206,7 +209,7 @@ def check_ranked_sets(output: str, curated: dict[str, Any], settings: SelectSett
     Raises ValueError saying which side curate left empty and why (the reject reasons of that
     side's inputs), e.g. that every pool line named audio the target set already lists.
     """
-    if settings.method not in METHODS_NEEDING_TARGET:
+    if not settings.ranking.needs_target:
         return
     kept = {"target": curated["target_segments"]}
     kept["pool"] = curated["segments_kept"] - kept["target"]
@@ -244,7 +247,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig, progress: ProgressSink) ->
         >> beam.ParDo(Judge(settings, progress)).with_outputs(_DECIDED, _TARGETS, main="kept")
     )
     candidates, targets = judged.kept, judged[_TARGETS]
-    sample_size = max(settings.nudge.pool_sample, settings.diagnostics_sample)
+    sample_size = max(settings.ranking.pool_sample(settings), settings.diagnostics_sample)
     sample = candidates | "PoolSample" >> beam.combiners.Top.Smallest(
         sample_size, key=sample_order(settings.seed)
     )
@@ -285,7 +288,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig, progress: ProgressSink) ->
     )
     _ = root | "Diagnose" >> beam.Map(
         diagnose, reference, beam.pvalue.AsSingleton(chosen),
-        beam.pvalue.AsSingleton(ranked[_SUMMARY]), settings, io.join(folder, DIAGNOSTICS),
+        beam.pvalue.AsSingleton(ranked[_SUMMARY]), settings, io.join(folder, SELECTION_DIAGNOSTICS),
     )  # fmt: skip
     _ = (
         (judged[_DECIDED], scored[_DECIDED], ranked.rows)
@@ -306,7 +309,7 @@ def count(output: str, counters: dict[str, int]) -> dict[str, Any]:
         for d, s in zip(table["duration"].to_pylist(), table["selected"].to_pylist(), strict=True)
         if s
     ]
-    report = io.join(folder, DIAGNOSTICS)
+    report = io.join(folder, SELECTION_DIAGNOSTICS)
     return {
         "segments": counters.get("segments", 0),
         "rows": table.num_rows,

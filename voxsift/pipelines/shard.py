@@ -17,7 +17,7 @@ from apache_beam.metrics import Metrics
 from voxsift import io, shardio
 from voxsift.config import RunConfig, ShardSettings
 from voxsift.progress import ProgressSink
-from voxsift.selectors.methods import uniform_hash
+from voxsift.schema import uniform_hash
 
 STAGE = "shard"
 _NAMESPACE = f"voxsift.{STAGE}"

@@ -23,6 +23,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from voxsift import io
 from voxsift.pipelines import workspace
+from voxsift.progress import is_local
 
 log = logging.getLogger(__name__)
 MARKER = "_SUCCESS"
@@ -69,6 +70,13 @@ def counters(result: beam.runners.runner.PipelineResult, namespace: str) -> dict
     return totals
 
 
+def _clear(folders: list[str], name: str) -> None:
+    """The earlier output goes; on a remote runner this happens right after the job is accepted,
+    before its workers start (minutes on Dataflow) and so before they write anything."""
+    for folder in folders:
+        workspace.clear_stage_folder(folder, name)
+
+
 def run_stage(
     name: str,
     folders: list[str],
@@ -88,11 +96,16 @@ def run_stage(
         log.info("%s: finished earlier with the same config and inputs, skipping", name)
         return StageResult(name, marker["counts"], marker["seconds"], skipped=True)
     for folder in folders:
-        workspace.clear_stage_folder(folder, name)
+        workspace.check_stage_folder(folder, name)
+    local = is_local(beam_args)
+    if local:  # the local runner has finished the whole pipeline when run() returns
+        _clear(folders, name)
     started = time.monotonic()
     pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
     build(pipeline)
     result = pipeline.run()
+    if not local:  # a remote runner has only accepted the job: a refused one deletes nothing
+        _clear(folders, name)
     result.wait_until_finish()
     counts = count(counters(result, f"voxsift.{name}"))
     problems = check(counts)

@@ -33,19 +33,30 @@ from voxsift.errors import InputError
 OWNER_MARKER = ".voxsift"
 LOCK_FILE = ".voxsift.lock"
 _GLOB_CHARS = "*?["
+_MARKER_BYTES = 1 << 20
 
 
 class OutputError(ValueError):
     """The output folder cannot be used as it is; the message says why and what to do."""
 
 
+def _json_object(path: str) -> dict[str, Any]:
+    """A small JSON file voxsift may have written, or {} when it is not one."""
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        if io.exists(path) and io.size(path) < _MARKER_BYTES:
+            found = io.read_json(path)
+            return found if isinstance(found, dict) else {}
+    return {}
+
+
 def _owned(folder: str) -> bool:
-    marker = io.join(folder, OWNER_MARKER)
-    if not io.exists(marker):
-        return False
-    with contextlib.suppress(ValueError, OSError):
-        return io.read_json(marker).get("written_by") == "voxsift"
-    return False
+    """voxsift's marker, or what a voxsift from before markers left: ``run.json`` in a run
+    folder, the stage's ``_SUCCESS`` in a stage folder."""
+    if _json_object(io.join(folder, OWNER_MARKER)).get("written_by") == "voxsift":
+        return True
+    run = _json_object(io.join(folder, "run.json"))
+    success = _json_object(io.join(folder, "_SUCCESS"))
+    return {"config_hash", "stages"} <= run.keys() or {"stage", "fingerprint"} <= success.keys()
 
 
 def _entries(folder: str) -> list[str]:
@@ -129,18 +140,23 @@ def claim_output(output: str) -> None:
         _mark(output, "run")
 
 
-def clear_stage_folder(folder: str, stage: str) -> None:
-    """Remove a stage's earlier output, then mark the folder as this stage's.
-
-    Only a folder carrying voxsift's marker, or a missing or empty one, is removed; anything else
-    was put there by somebody else and is refused, not deleted.
-    """
+def check_stage_folder(folder: str, stage: str) -> None:
+    """Refuse a stage folder that holds files but not voxsift's marker: somebody else's files."""
     found = _entries(folder)
     if found and not _owned(folder):
         raise OutputError(
             f"{folder} holds files voxsift did not write ({io.basename(found[0])}, ...); "
             f"the {stage} stage will not delete them: move them, or choose another output"
         )
+
+
+def clear_stage_folder(folder: str, stage: str) -> None:
+    """Remove a stage's earlier output, then mark the folder as this stage's.
+
+    Only a folder carrying voxsift's marker, or a missing or empty one, is removed; anything else
+    was put there by somebody else and is refused, not deleted.
+    """
+    check_stage_folder(folder, stage)
     io.remove_tree(folder)
     _mark(folder, stage)
 

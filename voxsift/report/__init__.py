@@ -24,11 +24,12 @@ PCA_POINTS = 2000
 def build_sections(
     run: data.RunData, extremes: int = EXTREMES, pca_points: int = PCA_POINTS
 ) -> list[Section]:
-    from voxsift.report import sections, selection
+    from voxsift.report import languages, sections, selection
 
     return [
         sections.counts(run),
         sections.durations(run),
+        languages.languages(run),
         sections.snr(run),
         sections.confidence(run),
         selection.scores(run),

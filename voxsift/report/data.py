@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from voxsift import io
-from voxsift.pipelines.select import DIAGNOSTICS
+from voxsift.schema import SELECTION_DIAGNOSTICS
 
 SEGMENT_COLUMNS = [
     "key",
@@ -34,6 +34,8 @@ SEGMENT_COLUMNS = [
     "snr_after_db",
     "confidence",
     "label_wer",
+    "language",
+    "detected_language",
 ]
 SELECTION_COLUMNS = ["key", "selected", "reason", "score", "rank", "weight", "method"]
 MAX_GROUP_VALUES = 12
@@ -120,7 +122,7 @@ def selection_diagnostics(out: str, run: dict[str, Any] | None) -> dict[str, Any
     counts = stage_counts(run).get("select") or {}
     if counts.get("diagnostics"):
         return counts["diagnostics"]
-    return read_json_if_present(io.join(out, "selection", DIAGNOSTICS))
+    return read_json_if_present(io.join(out, "selection", SELECTION_DIAGNOSTICS))
 
 
 def training_metrics(out: str, run: dict[str, Any] | None) -> dict[str, Any] | None:

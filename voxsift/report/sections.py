@@ -159,10 +159,13 @@ def confidence(run: data.RunData) -> Section:
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Spearman's ρ; tied values share their mean rank (a label WER of 0 is common, and ranking
+    ties by position would invent a correlation)."""
+    from scipy.stats import rankdata
+
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return None
-    ranks = [np.argsort(np.argsort(v, kind="stable"), kind="stable") for v in (x, y)]
-    return float(np.corrcoef(*ranks)[0, 1])
+    return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
 
 
 def training(run: data.RunData) -> Section:

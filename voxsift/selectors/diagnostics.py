@@ -67,14 +67,13 @@ def composition(
     }
 
 
-def fit_report(reference: Reference) -> dict[str, Any]:
-    """Sizes of what was fitted, and how the Sinkhorn solve ended."""
+def fit_report(reference: Reference, settings: SelectSettings) -> dict[str, Any]:
+    """Sizes of what was fitted, and the method's own figures of its fit (how Sinkhorn ended)."""
     report: dict[str, Any] = {
         "targets": len(reference.targets),
         "pool_sample": len(reference.pool_sample),
         "cells": 0 if reference.centroids is None else len(reference.centroids),
     }
-    if reference.nudge is not None:
-        report["sinkhorn_iterations"] = reference.nudge.iterations
-        report["sinkhorn_marginal_error"] = round(reference.nudge.marginal_error, 6)
+    if reference.model is not None:
+        report.update(settings.ranking.fit_report(reference.model))
     return report

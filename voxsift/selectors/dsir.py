@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from voxsift.selectors.hashing import uniform_hash
+from voxsift.schema import uniform_hash
 
 _TINY = 1e-12
 

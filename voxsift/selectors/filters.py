@@ -11,7 +11,8 @@ from typing import Any
 
 from voxsift.schema import training_text
 from voxsift.selectors.confidence import confidence_reason
-from voxsift.selectors.settings import METHODS_NEEDING_TARGET, SelectSettings
+from voxsift.selectors.settings import SelectSettings
+from voxsift.selectors.teacher_filters import teacher_reason
 
 
 def field_value(row: dict[str, Any], name: str) -> Any:
@@ -32,6 +33,6 @@ def filter_reason(row: dict[str, Any], settings: SelectSettings) -> str | None:
     for name, allowed in sorted(settings.where.items()):
         if field_value(row, name) not in allowed:
             return f"filtered_where_{name}"
-    if settings.method in METHODS_NEEDING_TARGET and row.get("embedding") is None:
+    if settings.ranking.needs_target and row.get("embedding") is None:
         return "filtered_no_embedding"
-    return confidence_reason(row, settings)
+    return confidence_reason(row, settings) or teacher_reason(row, settings)

@@ -20,7 +20,7 @@ import torch
 
 from voxsift.selectors import sinkhorn
 from voxsift.selectors.index import VectorIndex
-from voxsift.selectors.settings import NudgeSettings
+from voxsift.selectors.options import NudgeSettings
 
 CHUNK = 2048
 """Candidates scored per cost-matrix block: bounds memory at CHUNK × n_targets floats."""

@@ -1,49 +1,36 @@
 """Settings of the select stage: filters, weights, dedup, the ranking method and its parameters.
 
 Distances are squared Euclidean on the embeddings of ``embed`` (unit norm, so within [0, 4]).
+``method`` is a name registered in :data:`~voxsift.selectors.ranking.METHODS`, and each method
+with parameters contributes its own section (``select.nudge``, ``select.dsir``, ``select.knn``).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from voxsift.settings import Settings
+from voxsift.selectors.options import DsirSettings, KnnSettings, NudgeSettings
+from voxsift.selectors.ranking import METHODS, Method
+from voxsift.settings import sections
 
-METHODS_NEEDING_TARGET = frozenset({"nudge", "dsir", "knn"})
-"""Methods that rank candidates against the target set's embeddings."""
+__all__ = ["METHODS", "DsirSettings", "KnnSettings", "NudgeSettings", "SelectSettings"]
 
-
-class _Section(Settings):
-    """A section of this stage's settings (voxsift's one settings base)."""
-
-
-class NudgeSettings(_Section):
-    """GOT-D: entropic OT between the target and a pool sample; defaults from the paper."""
-
-    epsilon: float = Field(0.1, gt=0, description="Entropic regularization, in cost units.")
-    tolerance: float = Field(0.1, gt=0, description="Sinkhorn stops at this L1 marginal error.")
-    max_iterations: int = Field(2000, gt=0, description="Sinkhorn iterations at most.")
-    momentum: float = Field(1.3, ge=1, lt=2, description="Over-relaxation of Sinkhorn updates.")
-    pool_sample: int = Field(5000, gt=0, description="Pool samples the target potential is fit on.")
-    neighbors: int | None = Field(
-        None, gt=0, description="Score over only this many nearest targets (FAISS); None: all."
-    )
+MethodSections = sections(
+    "MethodSections",
+    [(name, method.section) for name, method in METHODS.items() if method.section],
+    __name__,
+)
+"""One section per registered method that has parameters (``select.nudge`` ...), from METHODS."""
 
 
-class DsirSettings(_Section):
-    smoothing: float = Field(1.0, gt=0, description="Added to every cell count of pool and target.")
+def _method_help() -> str:
+    return f"How candidates are ranked (lowest score first): {', '.join(METHODS.names())}."
 
 
-class KnnSettings(_Section):
-    neighbors: int = Field(1, gt=0, description="Score is the mean distance to this many targets.")
-
-
-class SelectSettings(_Section):
-    method: Literal["nudge", "random", "dsir", "knn", "confidence"] = Field(
-        "nudge", description="How candidates are ranked (lowest score first)."
-    )
+class SelectSettings(MethodSections):
+    method: str = Field("nudge", description=_method_help())
     budget_hours: float | None = Field(None, gt=0, description="Stop at this much audio.")
     budget_count: int | None = Field(None, gt=0, description="Stop at this many segments.")
     seed: int = Field(0, description="Seeds every random choice of the stage.")
@@ -62,6 +49,25 @@ class SelectSettings(_Section):
     min_chars_per_second: float | None = Field(None, ge=0, description="Too slow: filtered.")
     max_chars_per_second: float | None = Field(None, gt=0, description="Too fast: filtered.")
     min_snr_db: float | None = Field(None, description="Estimated SNR floor.")
+    max_ngram_repeats: int | None = Field(
+        None, gt=0, description="Filter a pseudo-label with more back-to-back copies of a phrase."
+    )
+    max_compression_ratio: float | None = Field(
+        None, gt=0, description="Filter a more compressible pseudo-label (Whisper's own: 2.4)."
+    )
+    max_no_speech_prob: float | None = Field(
+        None, ge=0, le=1, description="Filter text emitted above this no-speech probability (0.6)."
+    )
+    min_avg_logprob: float | None = Field(
+        None, le=0, description="Filter a lower average token log-probability (Whisper's: -1.0)."
+    )
+    languages: list[str] = Field(
+        default_factory=list,
+        description="Keep only these languages (detected, else the manifest's); empty: all.",
+    )
+    min_language_probability: float | None = Field(
+        None, ge=0, le=1, description="Filter a detected language the teacher is less sure of."
+    )
     weighting: Literal["confidence", "none"] = Field(
         "confidence", description="Per-sample loss weight from the teacher confidence, or 1."
     )
@@ -78,9 +84,6 @@ class SelectSettings(_Section):
     cells: int = Field(
         64, gt=0, description="k-means cells: DSIR's weights, and where copies are searched."
     )
-    nudge: NudgeSettings = NudgeSettings()
-    dsir: DsirSettings = DsirSettings()
-    knn: KnnSettings = KnnSettings()
     diagnostics_field: str | None = Field(
         "condition", description="Column or manifest field to report the composition by."
     )
@@ -91,6 +94,11 @@ class SelectSettings(_Section):
         1, gt=0, description="Math threads per worker; fixed so scores do not depend on layout."
     )
 
+    @field_validator("method")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        return METHODS.check(value)
+
     @model_validator(mode="after")
     def _consistent(self) -> SelectSettings:
         if self.budget_hours is not None and self.budget_count is not None:
@@ -99,3 +107,8 @@ class SelectSettings(_Section):
         if low is not None and high is not None and low >= high:
             raise ValueError("min_chars_per_second must be below max_chars_per_second")
         return self
+
+    @property
+    def ranking(self) -> Method:
+        """The registered method ``method`` names."""
+        return METHODS.get(self.method)

@@ -7,12 +7,12 @@ reads it: loading a checkpoint cannot run code from the file.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from voxsift import io
 from voxsift.trainers.settings import TrainSettings
 
 FILE = "checkpoint.pt"
@@ -25,11 +25,11 @@ def path(out: Path) -> Path:
 
 
 def save(out: Path, state: dict[str, Any]) -> None:
-    """Write to a temporary name, then rename: a crash never leaves half a checkpoint."""
+    """Write to a temporary name, then rename: a crash never leaves half a checkpoint, and a
+    failed write (a full disk) leaves no temporary file."""
     out.mkdir(parents=True, exist_ok=True)
-    temporary = out / f".{FILE}.tmp"
-    torch.save(state, temporary)
-    os.replace(temporary, path(out))
+    with io.local_temporary(path(out)) as temporary:
+        torch.save(state, temporary)
 
 
 def load(out: Path, device: torch.device) -> dict[str, Any]:
@@ -45,6 +45,5 @@ def changed_settings(saved_json: str, current: TrainSettings) -> list[str]:
 
 def write_json(target: Path, value: Any) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(json.dumps(value, indent=1, ensure_ascii=False))
-    os.replace(temporary, target)
+    with io.local_temporary(target) as temporary:
+        Path(temporary).write_text(json.dumps(value, indent=1, ensure_ascii=False))

@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from voxsift.trainers.settings import ADAPTER_KINDS, TrainSettings
+from voxsift.asr.kinds import ADAPTERS
+from voxsift.trainers.settings import TrainSettings
 
 OVERRIDES = {
     "model": "model",
@@ -48,7 +49,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "checkpoint.pt and metrics.json; default OUTPUT/<train.output> of CONFIG.yaml",
     )
     parser.add_argument("--model", help="hub name, local path, or random:whisper / random:ctc")
-    parser.add_argument("--adapter", choices=ADAPTER_KINDS, help="adapter kind")
+    parser.add_argument("--adapter", choices=ADAPTERS.names(), help="adapter kind")
     parser.add_argument("--steps", type=int, help="optimizer steps")
     parser.add_argument("--lr", type=float, help="peak learning rate")
     parser.add_argument("--rank", type=int, help="rank of LoRA, rsLoRA and S2-LoRA")

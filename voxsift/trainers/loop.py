@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from voxsift.asr.adapters import adapter_config, attach, save_adapter
+from voxsift.asr.kinds import ADAPTERS
+from voxsift.asr.models import SpeechModel, build_model
 from voxsift.evaltext import corpus_error_rates
-from voxsift.trainers import checkpoint, s2lora
-from voxsift.trainers.adapters import adapter_config, attach, save_adapter
-from voxsift.trainers.export import export_problem
+from voxsift.trainers import checkpoint
 from voxsift.trainers.locate import resolve_shards
-from voxsift.trainers.models import SpeechModel, build_model
 from voxsift.trainers.outputs import TrainOutput
 from voxsift.trainers.progress import Progress
 from voxsift.trainers.settings import TrainSettings
@@ -114,9 +114,9 @@ class AdapterTrainingRecipe:
                 f"train.data.max_seconds ({s.data.max_seconds}) exceeds the model's "
                 f"{window:g} s window: longer clips would be cut, set it ≤ {window:g}"
             )
-        problem = export_problem(self.model) if s.adapter == "full" else None
+        problem = ADAPTERS.get(s.adapter).problem(self.model)
         if problem:
-            raise ValueError(f"train.adapter full: {problem}")
+            raise ValueError(f"train.adapter {s.adapter}: {problem}")
         torch.manual_seed(s.seed)
         self.adapter = attach(self.model, adapter_config(s, self.model))
         self.network = self.adapter.network.to(self.device)
@@ -278,9 +278,7 @@ class AdapterTrainingRecipe:
         return self.save(final, time.monotonic() - progress.start)
 
     def _note(self) -> str:
-        if self.adapter.kind != "s2lora":
-            return ""
-        return s2lora.rank_summary(self.adapter.s2lora_layers)
+        return self.adapter.note()
 
     def _log_eval(self, progress: Progress, result: dict[str, Any] | None) -> None:
         if result is None:
@@ -371,9 +369,7 @@ class AdapterTrainingRecipe:
             "session_seconds": seconds,
             "settings": self.settings.model_dump(),
         }
-        if self.adapter.kind == "s2lora":
-            result["s2lora_active_ranks"] = s2lora.active_ranks(self.adapter.s2lora_layers)
-        return result
+        return {**result, **self.adapter.figures()}
 
     def save(self, final: dict[str, Any] | None, seconds: float) -> dict[str, Any]:
         """Adapter alone, optional merged export, metrics.json (written last: the done marker)."""

@@ -10,10 +10,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from voxsift.asr.kinds import ADAPTERS
 from voxsift.settings import Settings
-
-AdapterKind = Literal["lora", "rslora", "s2lora", "bottleneck", "full"]
-ADAPTER_KINDS: tuple[str, ...] = ("lora", "rslora", "s2lora", "bottleneck", "full")
 
 
 class DataSettings(Settings):
@@ -75,11 +73,11 @@ class TrainSettings(Settings):
     )
     language: str = Field("en", description="Whisper language token (ISO code, e.g. `en`).")
     task: Literal["transcribe", "translate"] = Field("transcribe", description="Whisper task.")
-    adapter: AdapterKind = Field(
+    adapter: str = Field(
         "lora",
-        description="lora | rslora | s2lora | bottleneck, or full: every base parameter trains "
-        "(training from scratch, full fine-tuning) and the whole model is saved as a checkpoint "
-        "folder that `model:` takes back as a base by its path.",
+        description=f"{' | '.join(ADAPTERS.names())} (see asr/kinds.py); full: every base "
+        "parameter trains (training from scratch, full fine-tuning) and the whole model is saved "
+        "as a checkpoint folder that `model:` takes back as a base by its path.",
     )
     rank: int = Field(8, ge=1, description="Rank of LoRA, rsLoRA and S2-LoRA.")
     alpha: float = Field(16.0, gt=0, description="Scale numerator: α/r (LoRA), α/√r (rsLoRA).")
@@ -118,6 +116,11 @@ class TrainSettings(Settings):
     data: DataSettings = Field(default_factory=DataSettings, description="Loader settings.")
     eval: EvalSettings = Field(default_factory=EvalSettings, description="Evaluation settings.")
 
+    @field_validator("adapter")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        return ADAPTERS.check(value)
+
     @field_validator("output")
     @classmethod
     def _inside_the_run(cls, value: str) -> str:
@@ -134,8 +137,8 @@ class TrainSettings(Settings):
     def _consistent(self) -> TrainSettings:
         if self.warmup_steps is not None and self.warmup_steps >= max(self.steps, 2):
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must be below steps")
-        if self.merge and self.adapter == "bottleneck":
-            raise ValueError("merge: bottleneck adapters are nonlinear and cannot be merged")
+        if self.merge and not ADAPTERS.get(self.adapter).mergeable:  # imports the kind's code
+            raise ValueError(f"merge: {self.adapter} adapters cannot be merged into the base")
         return self
 
     @property

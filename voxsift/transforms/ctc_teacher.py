@@ -2,11 +2,10 @@
 
 PATH is a CTC checkpoint (a hub name, or a hub-style wav2vec 2.0 / HuBERT / Parakeet folder with
 its tokenizer, such as a base that ``voxsift train`` trained with ``adapter: full``) or a voxsift
-train output folder holding an adapter on such a base. The model is loaded through the trainer's
-own loader, so the teacher hears exactly the features the model was trained on. This is the one
-import from ``trainers`` in the transforms: it reads the files a training run wrote through the
-module that defines their format, as the stages read each other's Parquet through ``schema.py``,
-and it is imported lazily, so a curate worker without a ``ctc:`` teacher never loads it.
+train output folder holding an adapter on such a base. The model is loaded through
+:mod:`voxsift.asr`, the same model and adapter code the trainer uses, so the teacher hears exactly
+the features the model was trained on; it is imported lazily, so a curate worker without a
+``ctc:`` teacher never loads it.
 
 Decoding is greedy (best path: argmax per frame, repeats collapsed, blanks dropped). Confidences
 follow Ask2Mask: a frame's confidence is its highest posterior; the utterance confidence is their
@@ -22,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from voxsift.transforms.inference import resolve_device
-from voxsift.transforms.label import Teacher, Transcript
 from voxsift.transforms.settings import LabelSettings
+from voxsift.transforms.teacher import Teacher, Transcript
 
 
 def best_path_words(
@@ -68,8 +67,8 @@ def _delimiter(codec) -> int | None:
 
 def load_ctc(path: str):
     """(model, network) for PATH: a voxsift train folder, a checkpoint folder or a hub name."""
-    from voxsift.trainers.adapters import INFO_FILE, load_trained
-    from voxsift.trainers.models import build_model
+    from voxsift.asr.adapters import INFO_FILE, load_trained
+    from voxsift.asr.models import build_model
 
     folder = Path(path).expanduser()
     marked = any((folder / name).exists() for name in (INFO_FILE, "config.json"))

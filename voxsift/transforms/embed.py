@@ -1,6 +1,7 @@
 """The embed step of curate: one fixed-size float32 vector per segment, for selection.
 
-Each kind of embedding is a RunInference ``ModelHandler`` (loaded once per worker, batched):
+Each kind of embedding is a RunInference ``ModelHandler`` (loaded once per worker, batched),
+registered by kind in ``kinds.EMBEDDERS``:
 
 - ``acoustic``: per-band mean and spread of 64 log-mel bands and the spread of their deltas, so the
   vector describes the channel (telephone band limits, reverberation), the noise floor and the
@@ -29,22 +30,27 @@ import numpy as np
 
 from voxsift.schema import SAMPLE_RATE, Segment, training_text
 from voxsift.transforms.inference import CurateStep, SegmentHandler, resolve_device
-from voxsift.transforms.settings import WHISPER_PREFIX, EmbedSettings
+from voxsift.transforms.kinds import EMBEDDERS, parse_model
+from voxsift.transforms.settings import EmbedSettings
 
 POWER_FLOOR = 1e-4
 N_MELS = 64
 
 
 class _EmbedHandler(SegmentHandler[Any]):
-    """One kind: vectors for a batch of segments, appended as one normalized, scaled block."""
+    """One kind: vectors for a batch of segments, appended as one normalized, scaled block.
+
+    ``name`` is the model name or path of a kind that takes one (``whisper-encoder:NAME``).
+    """
 
     step = "embed"
 
-    def __init__(self, settings: EmbedSettings, scale: float, label: str):
+    def __init__(self, settings: EmbedSettings, scale: float, label: str, name: str = ""):
         super().__init__(settings.batch_size)
         self._settings = settings
         self._scale = scale
         self._label = label
+        self._name = name
 
     def process_batch(self, batch: Sequence[Segment], model: Any) -> list[Segment]:
         vectors = self.vectors(batch, model)
@@ -106,10 +112,6 @@ class _Whisper:
 class WhisperEncoderHandler(_EmbedHandler):
     """Mean-pooled encoder states of a Whisper checkpoint (hub name or local folder)."""
 
-    def __init__(self, settings: EmbedSettings, scale: float, label: str, name: str):
-        super().__init__(settings, scale, label)
-        self._name = name
-
     def load_model(self) -> Any:
         from transformers import WhisperFeatureExtractor, WhisperModel
 
@@ -139,11 +141,9 @@ class WhisperEncoderHandler(_EmbedHandler):
 
 
 def handler_for(kind: str, settings: EmbedSettings, scale: float, label: str) -> _EmbedHandler:
-    if kind == "acoustic":
-        return AcousticHandler(settings, scale, label)
-    if kind == "text":
-        return TextHandler(settings, scale, label)
-    return WhisperEncoderHandler(settings, scale, label, kind.removeprefix(WHISPER_PREFIX))
+    """The handler of one ``embed.kinds`` entry, through its kind's loader (kinds.EMBEDDERS)."""
+    spec = parse_model(EMBEDDERS, kind)
+    return EMBEDDERS.get(spec.kind).load(settings, scale, label, spec.name)
 
 
 def append_block(segment: Segment, vector: np.ndarray, scale: float, label: str) -> Segment:

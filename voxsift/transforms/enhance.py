@@ -4,6 +4,7 @@ A denoiser can hurt as well as help (musical noise, swallowed consonants, and no
 clean audio), so each segment is measured before and after with the WADA-SNR estimate and the
 enhanced audio is kept only when the estimate rises by at least ``gate_margin_db``. The segment
 records which enhancement it carries (``"none"`` when the gate said no) and both measurements.
+Enhancers are registered by kind in ``kinds.ENHANCERS``.
 """
 
 from __future__ import annotations
@@ -11,20 +12,28 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from voxsift.schema import SAMPLE_RATE, Segment
 from voxsift.transforms.inference import SegmentHandler, resolve_device
+from voxsift.transforms.kinds import ENHANCERS, ModelSpec
 from voxsift.transforms.quality import wada_snr
-from voxsift.transforms.settings import EnhanceSettings, ModelSpec
+from voxsift.transforms.settings import EnhanceSettings
 
 _INT16_SCALE = 32768.0
 
 
-class Enhancer(Protocol):
-    def enhance(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]: ...
+class Enhancer:
+    """A loaded denoiser: a batch of 16 kHz audio in, the enhanced audio of each out."""
+
+    @classmethod
+    def load(cls, spec: ModelSpec, settings: EnhanceSettings) -> Enhancer:
+        """The enhancer ``enhance.method`` names; by default one without settings."""
+        return cls()
+
+    def enhance(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError(type(self))
 
 
 def _fit(audio: np.ndarray, length: int) -> np.ndarray:
@@ -62,15 +71,19 @@ def _float_ptr(array: np.ndarray):
     return array.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
 
 
-class RNNoise:
+class RNNoise(Enhancer):
     """RNNoise has no weights to load: the library ships them; a state lives for one segment."""
 
     def enhance(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
         return [rnnoise_denoise(audio) for audio in batch]
 
 
-class DemucsVocals:
+class DemucsVocals(Enhancer):
     """A demucs model (or bag) from a local repo folder or the local cache; keeps the vocals."""
+
+    @classmethod
+    def load(cls, spec: ModelSpec, settings: EnhanceSettings) -> DemucsVocals:
+        return cls(spec.name, spec.repo, resolve_device(settings.device))
 
     def __init__(self, name: str, repo: str | None, device: str):
         from demucs.pretrained import get_model
@@ -106,12 +119,10 @@ class DemucsVocals:
         return outputs
 
 
-def load_enhancer(spec: ModelSpec, device: str) -> Enhancer:
-    if spec.kind == "rnnoise":
-        return RNNoise()
-    if spec.kind == "demucs":
-        return DemucsVocals(spec.name, spec.repo, resolve_device(device))
-    raise ValueError(f"no enhancer for {spec.kind!r}")
+def load_enhancer(settings: EnhanceSettings) -> Enhancer:
+    """The enhancer ``enhance.method`` names, through its kind's loader (see kinds.ENHANCERS)."""
+    spec = settings.spec
+    return ENHANCERS.get(spec.kind).load(spec, settings)
 
 
 class EnhanceHandler(SegmentHandler[Enhancer]):
@@ -122,11 +133,10 @@ class EnhanceHandler(SegmentHandler[Enhancer]):
     def __init__(self, settings: EnhanceSettings):
         super().__init__(settings.batch_size)
         self._settings = settings
-        spec = settings.spec
-        self._label = spec.kind if spec.kind != "demucs" else f"demucs:{spec.name}"
+        self._label = settings.spec.label
 
     def load_model(self) -> Enhancer:
-        return load_enhancer(self._settings.spec, self._settings.device)
+        return load_enhancer(self._settings)
 
     def process_batch(self, batch: Sequence[Segment], model: Enhancer) -> list[Segment]:
         enhanced = model.enhance([segment.audio for segment in batch])

@@ -29,9 +29,9 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from voxsift import io
-from voxsift.config import IngestSettings
 from voxsift.errors import InputError
 from voxsift.schema import Reject
+from voxsift.transforms.settings import IngestSettings
 
 STAGE = "curate"
 REJECTS = "rejects"

@@ -3,7 +3,8 @@
 It labels segments without a transcript and, with ``relabel_transcribed``, those with one, where
 the WER between the normalized reference and the normalized pseudo-label (``label_wer``) is the
 Distil-Whisper filter signal. Each teacher returns a :class:`Transcript`; the fields written from
-it are the same for every teacher. Confidences follow Ask2Mask: the utterance confidence becomes
+it are the same for every teacher (teachers are registered by kind in ``kinds.TEACHERS``; the
+``Teacher`` base lives in teacher.py). Confidences follow Ask2Mask: the utterance confidence becomes
 the sample's loss weight downstream, the word confidences stay for token-level weighting.
 """
 
@@ -13,28 +14,18 @@ import functools
 import threading
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from voxsift.evaltext import word_error_rate
 from voxsift.schema import Segment
 from voxsift.transforms.inference import SegmentHandler
+from voxsift.transforms.kinds import TEACHERS, ModelSpec
 from voxsift.transforms.settings import LabelSettings
+from voxsift.transforms.signals import ngram_repeats
+from voxsift.transforms.teacher import Teacher, Transcript
 
 _SILENCES = frozenset({"<s>", "</s>", "<sil>"})
-
-
-@dataclass(frozen=True)
-class Transcript:
-    """What a teacher says about one segment; optional signals are None when it has none."""
-
-    text: str
-    confidence: float
-    word_confidences: list[float]
-    avg_logprob: float | None = None
-    no_speech_prob: float | None = None
-    language: str | None = None
 
 
 def compression_ratio(text: str) -> float | None:
@@ -62,14 +53,9 @@ def label_fields(segment: Segment, transcript: Transcript, teacher: str) -> Segm
         compression_ratio=compression_ratio(transcript.text),
         no_speech_prob=transcript.no_speech_prob,
         detected_language=transcript.language,
+        language_probability=transcript.language_probability,
+        ngram_repeats=ngram_repeats(transcript.text),
     )
-
-
-class Teacher:
-    """A loaded ASR model: a batch of 16 kHz audio in, one transcript per segment out."""
-
-    def transcribe(self, batch: Sequence[np.ndarray]) -> list[Transcript]:
-        raise NotImplementedError(type(self))
 
 
 class Pocketsphinx(Teacher):
@@ -80,6 +66,10 @@ class Pocketsphinx(Teacher):
     confidences are the word posteriors; the utterance confidence is Ask2Mask's frame-level
     score, the mean over frames of the posterior of the segment covering each frame.
     """
+
+    @classmethod
+    def load(cls, spec: ModelSpec, settings: LabelSettings) -> Pocketsphinx:
+        return cls()
 
     def __init__(self):
         from pocketsphinx import Decoder
@@ -114,18 +104,9 @@ class Pocketsphinx(Teacher):
 
 
 def load_teacher(settings: LabelSettings) -> Teacher:
+    """The teacher ``label.teacher`` names, through its kind's loader (see kinds.TEACHERS)."""
     spec = settings.spec
-    if spec.kind == "pocketsphinx":
-        return Pocketsphinx()
-    if spec.kind == "whisper":
-        from voxsift.transforms.whisper import Whisper
-
-        return Whisper(spec.name, settings)
-    if spec.kind == "ctc":
-        from voxsift.transforms.ctc_teacher import CtcTeacher
-
-        return CtcTeacher(spec.name, settings)
-    raise ValueError(f"no teacher for {spec.kind!r}")
+    return TEACHERS.get(spec.kind).load(spec, settings)
 
 
 class LabelHandler(SegmentHandler[Teacher]):

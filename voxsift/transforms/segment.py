@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from voxsift.config import SegmentSettings
 from voxsift.schema import SAMPLE_RATE
+from voxsift.transforms.settings import SegmentSettings
 
 Span = tuple[float, float]
 Piece = tuple[Span, np.ndarray, float]

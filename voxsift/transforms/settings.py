@@ -1,9 +1,10 @@
-"""Typed settings of the curate steps: the ``quality``, ``enhance``, ``label`` and ``normalize``
-sections of the run config.
+"""Typed settings of the curate stage: the ``ingest``, ``segment``, ``loudness``, ``quality``,
+``enhance``, ``label``, ``normalize`` and ``embed`` sections of the run config.
 
 Models are chosen by config strings such as ``demucs:htdemucs@/models/demucs`` or
-``whisper:openai/whisper-small``. They are parsed here, once, so a typo fails when the config is
-read, with the field's name and the forms it accepts, instead of on a worker an hour later.
+``whisper:openai/whisper-small``, whose kinds are registered in :mod:`voxsift.transforms.kinds`.
+They are parsed here, once, so a typo fails when the config is read, with the field's name and
+the forms it accepts, instead of on a worker an hour later.
 Every default runs offline with what the pip packages ship.
 """
 
@@ -11,58 +12,41 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from voxsift.settings import Settings
-
-ENHANCE_FORMS = "'rnnoise', 'none' or 'demucs:NAME[@REPO_DIR]' (e.g. 'demucs:htdemucs@/models')"
-TEACHER_FORMS = (
-    "'pocketsphinx', 'none', 'whisper:NAME_OR_PATH' (e.g. 'whisper:openai/whisper-small') or "
-    "'ctc:PATH' (a CTC checkpoint or a voxsift train output folder)"
+from voxsift.settings import PathList, Settings, Size
+from voxsift.transforms.kinds import (
+    EMBEDDERS,
+    ENHANCERS,
+    TEACHERS,
+    ModelSpec,
+    check_model,
+    forms,
+    parse_model,
 )
+
 DEVICE_FORMS = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 NEMO_LANGUAGES = (
     "ar", "de", "en", "es", "fr", "hi", "hu", "hy", "it", "ja", "ko", "pt", "rw", "sv", "vi", "zh",
 )  # fmt: skip
 """Languages nemo-text-processing 1.2 normalizes deterministically (Russian needs audio)."""
 
+ComputeType = Literal["auto", "int8", "int8_float16", "int8_float32", "float16", "float32"]
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-_DEMUCS = re.compile(r"^demucs:(?P<name>[^@\s]+)(@(?P<repo>\S.*))?$")
-_WHISPER = re.compile(r"^whisper:(?P<name>\S.*)$")
-_CTC = re.compile(r"^ctc:(?P<name>\S.*)$")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A parsed model string: the family, the model name or path, and an optional local repo."""
-
-    kind: str
-    name: str = ""
-    repo: str | None = None
 
 
 def parse_enhancement(value: str) -> ModelSpec:
-    """``rnnoise`` | ``none`` | ``demucs:NAME[@REPO_DIR]``; else a ValueError naming the forms."""
-    if value in ("rnnoise", "none"):
-        return ModelSpec(value)
-    found = _DEMUCS.match(value)
-    if not found:
-        raise ValueError(f"method must be {ENHANCE_FORMS}; got {value!r}")
-    return ModelSpec("demucs", found["name"], found["repo"])
+    """A registered enhancer (``rnnoise``, ``demucs:NAME[@REPO_DIR]``) or ``none``; else a
+    ValueError naming the forms."""
+    return parse_model(ENHANCERS, value, off=True)
 
 
 def parse_teacher(value: str) -> ModelSpec:
-    """``pocketsphinx`` | ``none`` | ``whisper:NAME_OR_PATH`` | ``ctc:PATH``; else ValueError."""
-    if value in ("pocketsphinx", "none"):
-        return ModelSpec(value)
-    for kind, pattern in (("whisper", _WHISPER), ("ctc", _CTC)):
-        found = pattern.match(value)
-        if found:
-            return ModelSpec(kind, found["name"].strip())
-    raise ValueError(f"teacher must be {TEACHER_FORMS}; got {value!r}")
+    """A registered teacher (``pocketsphinx``, ``whisper:NAME_OR_PATH``, ``ctc:PATH``) or
+    ``none``; else a ValueError naming the forms."""
+    return parse_model(TEACHERS, value, off=True)
 
 
 def _check_device(value: str) -> str:
@@ -71,11 +55,47 @@ def _check_device(value: str) -> str:
     return value
 
 
-class _Settings(Settings):
-    """A section of this stage's settings (voxsift's one settings base)."""
+class IngestSettings(Settings):
+    roots: PathList = Field(
+        default_factory=list,
+        description="When set, every path read (manifests, audio, sidecar transcripts) must "
+        "resolve (symlinks followed) inside one.",
+    )
+    max_text_chars: int = Field(10_000, gt=0, description="Longer transcripts are rejected.")
+    max_line_bytes: Size = Field(
+        1_000_000, description="A longer manifest line is rejected (manifest_line_too_long)."
+    )
+    max_sidecar_bytes: Size = Field(
+        1_000_000, description="A larger sidecar .txt is rejected (transcript_too_long)."
+    )
 
 
-class QualitySettings(_Settings):
+class SegmentSettings(Settings):
+    min_seconds: float = Field(1.0, gt=0, description="Shorter speech is dropped.")
+    max_seconds: float = Field(30.0, gt=0, description="Longer speech is split at pauses.")
+    vad_threshold: float = Field(0.5, gt=0, lt=1, description="silero-vad speech probability.")
+    min_silence_ms: int = Field(300, ge=0, description="A pause this long may end a segment.")
+    speech_pad_ms: int = Field(100, ge=0, description="Audio kept around each speech region.")
+    stream_window_seconds: float = Field(
+        300.0, description="Longer files are streamed through VAD windows this long, not loaded."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SegmentSettings:
+        if self.min_seconds >= self.max_seconds:
+            raise ValueError("min_seconds must be below max_seconds")
+        if self.stream_window_seconds < 2 * self.max_seconds:
+            raise ValueError("stream_window_seconds must be at least twice max_seconds")
+        return self
+
+
+class LoudnessSettings(Settings):
+    enabled: bool = Field(True, description="Scale each segment towards target_lufs.")
+    target_lufs: float = Field(-23.0, le=0, description="EBU R128 programme loudness.")
+    max_gain_db: float = Field(30.0, ge=0, description="Never amplify or cut by more.")
+
+
+class QualitySettings(Settings):
     enabled: bool = Field(True, description="Measure SNR, clipping, speech ratio and speed.")
     vad_threshold: float = Field(
         0.5, gt=0, lt=1, description="silero-vad speech probability above which a frame is speech."
@@ -89,8 +109,8 @@ class QualitySettings(_Settings):
     batch_size: int = Field(16, gt=0, description="Segments per RunInference batch.")
 
 
-class EnhanceSettings(_Settings):
-    method: str = Field("rnnoise", description=f"Denoiser: {ENHANCE_FORMS}.")
+class EnhanceSettings(Settings):
+    method: str = Field("rnnoise", description=f"Denoiser: {forms(ENHANCERS, off=True)}.")
     gate_margin_db: float = Field(
         1.0,
         description="Keep the enhanced audio only when the SNR estimate rises by at least this.",
@@ -111,8 +131,10 @@ class EnhanceSettings(_Settings):
         return parse_enhancement(self.method)
 
 
-class LabelSettings(_Settings):
-    teacher: str = Field("pocketsphinx", description=f"Pseudo-labeler: {TEACHER_FORMS}.")
+class LabelSettings(Settings):
+    teacher: str = Field(
+        "pocketsphinx", description=f"Pseudo-labeler: {forms(TEACHERS, off=True)}."
+    )
     relabel_transcribed: bool = Field(
         False,
         description="Also label transcribed segments, to store their label_wer and confidence.",
@@ -125,13 +147,20 @@ class LabelSettings(_Settings):
     )
     batch_size: int = Field(8, gt=0, description="Segments per RunInference batch.")
     device: str = Field(
-        "auto", description=f"Torch device for the Whisper and CTC teachers: {DEVICE_FORMS}."
+        "auto", description=f"Device for the Whisper and CTC teachers: {DEVICE_FORMS}."
     )
+
+    compute_type: ComputeType = Field(
+        "auto",
+        description="faster-whisper: CTranslate2 compute type; auto is int8 on the CPU, "
+        "float16 on a GPU.",
+    )
+    beam_size: int = Field(5, gt=0, le=16, description="faster-whisper: beam search width.")
 
     @field_validator("teacher")
     @classmethod
     def _known_teacher(cls, value: str) -> str:
-        parse_teacher(value)
+        check_model(TEACHERS, value, off=True)  # a packaged model must be installed
         return value
 
     _device = field_validator("device")(_check_device)
@@ -141,7 +170,7 @@ class LabelSettings(_Settings):
         return parse_teacher(self.teacher)
 
 
-class NormalizeSettings(_Settings):
+class NormalizeSettings(Settings):
     enabled: bool = Field(True, description="Write norm_text, the spoken-form training target.")
     language: str = Field("en", description=f"NeMo language, one of {', '.join(NEMO_LANGUAGES)}.")
     cache_dir: str | None = Field(
@@ -158,15 +187,12 @@ class NormalizeSettings(_Settings):
         return value
 
 
-WHISPER_PREFIX = "whisper-encoder:"
-
-
-class EmbedSettings(_Settings):
+class EmbedSettings(Settings):
     """The embed step: which vectors selection compares segments by (see transforms/embed.py)."""
 
     kinds: list[str] = Field(
         default_factory=lambda: ["acoustic"],
-        description="Blocks of the embedding, in order: acoustic, text, whisper-encoder:NAME.",
+        description=f"Blocks of the embedding, in order, each one of {forms(EMBEDDERS)}.",
     )
     weights: list[float] | None = Field(
         None, description="Weight of each block in squared distances; equal when omitted."
@@ -177,12 +203,7 @@ class EmbedSettings(_Settings):
     @model_validator(mode="after")
     def _valid_kinds(self) -> EmbedSettings:
         for kind in self.kinds:
-            if kind not in ("acoustic", "text") and not kind.startswith(WHISPER_PREFIX):
-                raise ValueError(
-                    f"unknown kind {kind!r}; use acoustic, text or whisper-encoder:NAME"
-                )
-            if kind == WHISPER_PREFIX:
-                raise ValueError("whisper-encoder: needs a model name or path after the colon")
+            parse_model(EMBEDDERS, kind)
         if len(set(self.kinds)) != len(self.kinds):
             raise ValueError("kinds must not repeat")
         bad_weight = self.weights is not None and any(w <= 0 for w in self.weights)

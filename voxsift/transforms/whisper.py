@@ -17,8 +17,8 @@ import numpy as np
 
 from voxsift.schema import SAMPLE_RATE
 from voxsift.transforms.inference import resolve_device
-from voxsift.transforms.label import Teacher, Transcript
 from voxsift.transforms.settings import LabelSettings
+from voxsift.transforms.teacher import Teacher, Transcript
 
 NO_SPEECH_TOKENS = ("<|nospeech|>", "<|nocaptions|>")
 """The no-speech token of Whisper v3, then of v1/v2 and the English-only models."""

@@ -16,10 +16,14 @@ layer are the nonzero coefficients.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from voxsift.asr.adapters import Adapter, AdapterKind
+from voxsift.asr.models import SpeechModel
 
 ROOT_NAME = "s2lora_shared"
 """Attribute of the root module that holds the shared factors, one entry per weight shape."""
@@ -124,3 +128,33 @@ def rank_summary(wrappers: dict[str, S2LoraLinear]) -> str:
 
 def _rank(wrappers: dict[str, S2LoraLinear]) -> int:
     return next(iter(wrappers.values())).coef.numel() if wrappers else 0
+
+
+class S2Lora(AdapterKind):
+    """The adapter kind ``s2lora``: these modules on the ``target_modules`` linear layers."""
+
+    mergeable = True
+
+    def add(self, network: nn.Module, model: SpeechModel, config: dict[str, Any]) -> dict:
+        layers = attach(
+            network, config["target_modules"], config["rank"], config["alpha"], config["dropout"]
+        )
+        network.get_submodule(ROOT_NAME).requires_grad_(True)
+        for layer in layers.values():
+            layer.coef.requires_grad_(True)
+        return {"layers": layers}
+
+    def merge(self, adapter: Adapter) -> nn.Module:
+        return merge(adapter.network, adapter.parts["layers"])
+
+    def after_step(self, adapter: Adapter, lr: float) -> None:
+        shrink(adapter.parts["layers"], lr * adapter.config.get("l1", 0.0))
+
+    def note(self, adapter: Adapter) -> str:
+        return rank_summary(adapter.parts["layers"])
+
+    def figures(self, adapter: Adapter) -> dict[str, Any]:
+        return {"s2lora_active_ranks": active_ranks(adapter.parts["layers"])}
+
+
+S2LORA = S2Lora()

@@ -14,6 +14,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from voxsift.asr.adapters import Adapter, AdapterKind
+from voxsift.asr.models import SpeechModel
+
 ROOT_NAME = "bottleneck_adapters"
 TARGETS = {
     "whisper": r"(^|\.)encoder\.layers\.\d+\.(self_attn|fc2)$",
@@ -58,3 +61,25 @@ def attach(root: nn.Module, family: str, width: int, dim: int) -> nn.ModuleDict:
         root.get_submodule(name).register_forward_hook(_hook(adapter))
     root.add_module(ROOT_NAME, adapters)
     return adapters
+
+
+def model_width(config: Any) -> int:
+    """The encoder's model width: Whisper's d_model, a CTC encoder's hidden size."""
+    encoder = getattr(config, "encoder_config", config)  # Parakeet nests its encoder's config
+    return getattr(encoder, "d_model", None) or encoder.hidden_size
+
+
+class BottleneckAdapters(AdapterKind):
+    """The adapter kind ``bottleneck``: nonlinear, so it cannot be merged into the base."""
+
+    def add(self, network: nn.Module, model: SpeechModel, config: dict[str, Any]) -> dict:
+        width = model_width(network.config)
+        adapters = attach(network, model.family.name, width, config["bottleneck_dim"])
+        adapters.requires_grad_(True)
+        return {}
+
+    def merge(self, adapter: Adapter) -> nn.Module:
+        raise ValueError("bottleneck adapters are nonlinear and cannot be merged into the base")
+
+
+BOTTLENECK = BottleneckAdapters()

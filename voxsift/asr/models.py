@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 import torch
 from torch import nn
 
-from voxsift.trainers.families import (
+from voxsift.asr.families import (
     CharCtcCodec,
     CharWhisperCodec,
     CtcFamily,
@@ -27,7 +27,7 @@ from voxsift.trainers.families import (
     HubWhisperCodec,
     WhisperFamily,
 )
-from voxsift.trainers.vocab import CTC_RESERVED, WHISPER_RESERVED, CharVocab
+from voxsift.asr.vocab import CTC_RESERVED, WHISPER_RESERVED, CharVocab
 
 CTC_MODEL_TYPES = frozenset(
     {"wav2vec2", "hubert", "wavlm", "data2vec-audio", "wav2vec2-conformer", "parakeet_ctc"}

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from voxsift.trainers.vocab import CharVocab
+from voxsift.asr.vocab import CharVocab
 
 IGNORE = -100
 """Label value that the loss skips (padding and prompt positions)."""
