@@ -114,18 +114,6 @@ def read_json(path: str) -> Any:
     return json.loads(read_text(path))
 
 
-def iter_lines(path: str) -> Iterator[bytes]:
-    """The raw lines of a file, streamed (a manifest of millions of lines is never held whole)."""
-    with FileSystems.open(path, compression_type=_RAW) as handle:
-        pending = b""
-        while chunk := handle.read(READ_CHUNK_BYTES):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            yield from lines
-        if pending:
-            yield pending
-
-
 # Reading inputs. Everything a run reads from the user (manifests, audio, sidecar transcripts)
 # goes through these: only regular files (symlinks followed) or objects are read, reads have a
 # ceiling, and each refusal is an InputError whose reason becomes the reject row's.

@@ -184,12 +184,6 @@ def attach(model: SpeechModel, config: dict[str, Any]) -> Adapter:
     return ADAPTERS.get(config["voxsift_adapter"]).attach(model, config)
 
 
-def load_adapter(folder: Path, model: SpeechModel) -> Adapter:
-    """Rebuild a saved adapter on ``model`` (a fresh base built from the same spec and vocab)."""
-    config = json.loads((folder / INFO_FILE).read_text())
-    return ADAPTERS.get(config["voxsift_adapter"]).load(folder, model, config)
-
-
 def save_adapter(adapter: Adapter, model: SpeechModel, folder: Path, extra: dict) -> None:
     """The kind's files plus voxsift_adapter.json: its config and how to rebuild the base.
 

@@ -33,8 +33,6 @@ from voxsift.transforms.ingest import (
     read_sidecar,
 )
 
-_CHUNK = 1 << 20
-
 
 def file_state(path: str) -> list[Any]:
     """[size, mtime] of a file, or the reject reason it would get when it cannot be read."""
@@ -49,11 +47,8 @@ def file_state(path: str) -> list[Any]:
 
 def content_hash(path: str) -> str:
     """sha256 of a file's bytes, read through the guarded reader (never a FIFO or a device)."""
-    digest = hashlib.sha256()
     with io.open_input(path) as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _manifest(spec: str, role: str, config: RunConfig) -> list[Any]:
