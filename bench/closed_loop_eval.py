@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from voxsift import io
-from voxsift.asr.adapters import load_trained
 from voxsift.audio import load_mono_16k, normalize_loudness
-from voxsift.evaltext import corpus_error_rates
+from voxsift.trainers.evaluate import load_model, pick_device, score, transcribe
 from voxsift.transforms.settings import LoudnessSettings
 
 BATCH = 16
@@ -47,19 +45,27 @@ def load_test_set(name: str, lines: Sequence[dict[str, Any]]) -> TestSet:
     return TestSet(name, [a for a, _ in clips], [t for _, t in clips])
 
 
-@torch.no_grad()
 def error_rates(folder: Path, test_sets: Sequence[TestSet]) -> dict[str, dict[str, float]]:
     """{test set: {"wer", "cer"}} of the model trained into ``folder`` (adapter or full)."""
-    model, adapter = load_trained(folder)
-    network = adapter.network.eval()
+    model, network, _ = load_model(adapter=str(folder))
+    return _scores(model, network, test_sets)
+
+
+def model_error_rates(spec: str, test_sets: Sequence[TestSet]) -> dict[str, dict[str, float]]:
+    """{test set: {"wer", "cer"}} of a base model by its spec (a checkpoint folder, a hub name);
+    a character vocabulary, where one is needed, comes from the test sets' texts."""
+    texts = [text for test in test_sets for text in test.texts]
+    model, network, _ = load_model(spec, texts=texts)
+    return _scores(model, network, test_sets)
+
+
+def _scores(model: Any, network: Any, test_sets: Sequence[TestSet]) -> dict[str, dict[str, float]]:
+    """Decoded and scored by ``voxsift evaluate``'s own functions (greedy, evaltext)."""
+    device = pick_device("auto")
     scores = {}
     for test in test_sets:
-        hypotheses: list[str] = []
-        for start in range(0, len(test.audio), BATCH):
-            audio = test.audio[start : start + BATCH]
-            inputs = model.family.collate(audio, [""] * len(audio))
-            hypotheses += model.family.transcribe(network, inputs, 0)
-        scores[test.name] = corpus_error_rates(test.texts, hypotheses)
+        rates = score(test.texts, transcribe(model, network, test.audio, BATCH, device))
+        scores[test.name] = {"wer": rates["wer"], "cer": rates["cer"]}
     return scores
 
 

@@ -233,7 +233,7 @@ def main() -> None:
 
         stages = [
             ("quality (silero-vad + WADA)", QualityHandler(QualitySettings()), segments),
-            ("enhance rnnoise + gate", EnhanceHandler(EnhanceSettings()), segments),
+            ("enhance rnnoise + gate", EnhanceHandler(EnhanceSettings(method="rnnoise")), segments),
             (
                 "enhance htdemucs shape + gate",
                 EnhanceHandler(EnhanceSettings(method=demucs_method, device="cpu")),

@@ -10,7 +10,18 @@ import pytest
 
 from voxsift.cli import build_parser
 
-COMMANDS = ("synth", "run", "curate", "select", "shard", "train", "report", "export", "verify")
+COMMANDS = (
+    "synth",
+    "run",
+    "curate",
+    "select",
+    "shard",
+    "train",
+    "evaluate",
+    "report",
+    "export",
+    "verify",
+)
 
 _PROBE = """
 import json, sys

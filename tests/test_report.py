@@ -34,6 +34,7 @@ HEADINGS = [
     "Hours by language",
     "SNR before and after enhancement",
     "Teacher confidence",
+    "Label calibration",
     "Selection scores",
     "Embedding map (PCA)",
     "OT distance to the target",
@@ -109,6 +110,7 @@ def _selection_rows(segments: list[dict]) -> list[dict]:
                 "weight": row["confidence"],
                 "score": -1.0 + rank / 10,
                 "rank": rank,
+                "expected_wer": 0.0 if row["text"] else 1.0 - row["confidence"],
             }
         )
     return rows
@@ -146,6 +148,18 @@ def write_filled_run(out: Path) -> dict:
         "target_to_selected": 0.4375,
         "samples": {"target": 8, "pool": 40, "selected": 20},
     }
+    calibration = {
+        "method": "isotonic",
+        "reason": None,
+        "segments": 24,
+        "spearman": -0.8125,
+        "mean_label_wer": 0.3125,
+        "expected_wer_range": [0.0625, 0.5625],
+        "fill_expected_wer": 0.28125,
+        "held_out": {"segments": 5, "mae": 0.09375, "mae_of_mean": 0.15625},
+        "curve": {"confidence": [0.25, 0.5, 0.75], "expected_wer": [0.5625, 0.3125, 0.0625]},
+        "mean_expected_wer": {"candidates": 0.28125, "selected": 0.15625},
+    }
     stages = {
         "curate": {
             "counts": {
@@ -157,7 +171,11 @@ def write_filled_run(out: Path) -> dict:
             "seconds": 1.5,
         },
         "select": {
-            "counts": {"rows": 48, "selected": 20, "diagnostics": {"ot": ot}},
+            "counts": {
+                "rows": 48,
+                "selected": 20,
+                "diagnostics": {"ot": ot, "calibration": calibration},
+            },
             "seconds": 0.5,
         },
     }
@@ -177,7 +195,7 @@ def write_filled_run(out: Path) -> dict:
     }
     (out / "adapter").mkdir()
     (out / "adapter" / "metrics.json").write_text(json.dumps(metrics))
-    return {"ot": ot, "metrics": metrics, "segments": segments}
+    return {"ot": ot, "calibration": calibration, "metrics": metrics, "segments": segments}
 
 
 def _text(page: str) -> str:
@@ -271,13 +289,20 @@ def test_report_draws_every_section(tmp_path):
     _check_headings(page)
     assert 'class="absent"' not in page, re.findall(r'class="absent">([^<]+)', page)
     text = _text(page)
+    fitted = facts["calibration"]
     for value in (
         facts["ot"]["target_to_pool"],
         facts["ot"]["target_to_selected"],
         facts["metrics"]["loss_end"],
         facts["metrics"]["final_eval"]["wer"],
+        fitted["held_out"]["mae"],
     ):
         assert number(value) in text, value
+    means = fitted["mean_expected_wer"]
+    figures = [fitted["segments"], fitted["spearman"], fitted["mean_label_wer"],
+               *fitted["expected_wer_range"], means["candidates"], means["selected"]]  # fmt: skip
+    assert re.search(r"\s+".join(re.escape(number(v)) for v in figures), text)
+    assert "Method: isotonic." in text
     assert re.search(r"curate\s+undecodable\s+3\b", text)
     pool = sum(1 for r in facts["segments"][:40] if '"telephone"' in r["metadata"])
     share = rf"\btelephone\s+{pool}\s+{number(pool / 40)}\s+\d+\s+[\d.]+\s+8\s+1\.000"

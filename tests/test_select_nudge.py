@@ -113,3 +113,26 @@ def test_scored_selection_is_the_same_on_one_process_and_two(curated):
     assert _rows(curated[1]) == single
     assert json.loads((curated[1] / "selection" / "_diagnostics.json").read_text()) == single_report
     assert sum(r["selected"] for r in single) == 6
+
+
+def test_label_risk_trades_target_likeness_for_label_quality(curated):
+    """Ranked by u + label_risk · expected WER, nudge's selection has no worse expected labels
+    than the plain ranking's; label_risk 0 keeps the raw GOT-D scores."""
+    plain = _select(curated, "nudge", label_risk=0.0)
+    plain_rows = [r for r in _rows(curated[1]) if r["rank"] is not None]
+    aware = _select(curated, "nudge", label_risk=1.0)
+    aware_rows = [r for r in _rows(curated[1]) if r["rank"] is not None]
+
+    def quality(counts: dict) -> dict:
+        return counts["diagnostics"]["calibration"]["mean_expected_wer"]
+
+    assert quality(aware)["selected"] <= quality(plain)["selected"]
+    assert quality(aware)["selected"] <= quality(aware)["candidates"]
+    assert _target_share(plain) >= _target_share(aware)
+    assert plain["diagnostics"]["fit"]["label_risk"] is None
+    assert aware["diagnostics"]["fit"]["label_risk"] == 1.0
+    assert all(r["expected_wer"] is not None for r in plain_rows + aware_rows)
+    assert all(0.0 <= r["score"] <= 2.0 for r in aware_rows)
+    for rows in (plain_rows, aware_rows):  # the score is what ranked
+        scores = [r["score"] for r in sorted(rows, key=lambda r: r["rank"])]
+        assert scores == sorted(scores)

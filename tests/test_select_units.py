@@ -83,6 +83,7 @@ def test_higher_confidence_never_gets_a_lower_weight():
         assert all(b >= a for a, b in zip(weights, weights[1:], strict=False))
         assert weights[-1] == 1.0 and weight(None, settings) == 1.0
     assert weight(0.3, SelectSettings(weighting="none")) == 1.0
+    assert weight(0.3, SelectSettings(weighting="calibrated")) == 1.0  # set once calibrated
 
 
 @pytest.mark.parametrize(
@@ -115,3 +116,16 @@ def test_methods_that_need_a_target_refuse_a_config_without_one():
     assert parse_config({"input": ["p.jsonl"], "output": "o", "select": {"method": "random"}})
     with pytest.raises(ConfigError, match="embed.kinds is empty"):
         parse_config({"input": ["p"], "target": ["t"], "output": "o", "embed": {"kinds": []}})
+
+
+def test_every_segment_with_a_label_wer_calibrates_filtered_or_not():
+    settings = SelectSettings(method="random", max_label_wer=0.1)
+    row = {"key": "k", "role": "pool", "duration": 2.0, "metadata": "{}", "confidence": 0.9,
+           "label_wer": 0.5, "text": "a reference", "pseudo_text": "a guess"}  # fmt: skip
+    pair, decided = list(Judge(settings, ProgressSink()).process(row))
+    assert pair.tag == "pairs" and pair.value == ("k", 0.9, 0.5)
+    assert decided.value["reason"] == "filtered_label_wer"
+    target = {**row, "role": "target"}
+    outputs = list(Judge(settings, ProgressSink()).process(target))
+    assert [o.tag for o in outputs] == ["pairs", "decided", "targets"]
+    assert outputs[-1].value.text_source == "reference"

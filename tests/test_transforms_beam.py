@@ -184,6 +184,7 @@ def test_curate_steps_stay_in_one_fused_stage_on_the_local_runner(tmp_path):
             "input": [str(tmp_path / "pool.jsonl")],
             "target": [str(tmp_path / "target.jsonl")],
             "output": str(tmp_path / "out"),
+            "enhance": {"method": "rnnoise"},
             "label": {"teacher": "pocketsphinx"},
             "embed": {"kinds": ["acoustic", "text"]},
         }

@@ -14,6 +14,7 @@ from voxsift import synth
 from voxsift.audio import to_mono_16k
 from voxsift.espeak import speak
 from voxsift.transforms.enhance import EnhanceHandler, rnnoise_denoise
+from voxsift.transforms.inference import CurateStep
 from voxsift.transforms.label import LabelHandler
 from voxsift.transforms.quality import SileroVad, clipping_ratio, wada_snr
 from voxsift.transforms.settings import EnhanceSettings, LabelSettings
@@ -57,7 +58,8 @@ def test_rnnoise_raises_the_snr_estimate_of_babble(speech):
 
 def test_gate_keeps_enhancement_only_where_it_helps(speech):
     segments = [make_segment("clean", speech["clean"]), make_segment("noisy", speech["babble0"])]
-    clean, noisy = _run(EnhanceHandler(EnhanceSettings(gate_margin_db=1.0)), segments)
+    handler = EnhanceHandler(EnhanceSettings(method="rnnoise", gate_margin_db=1.0))
+    clean, noisy = _run(handler, segments)
 
     assert noisy.fields["enhancement"] == "rnnoise"
     assert noisy.fields["snr_after_db"] >= noisy.fields["snr_before_db"] + 1.0
@@ -88,6 +90,22 @@ def test_pocketsphinx_is_more_confident_on_clean_speech(speech):
         assert fields["compression_ratio"] > 0
 
 
+def test_a_teacher_shared_across_processes_labels_the_same(speech, tmp_path):
+    """``model_copies`` (Beam's large_model): the model lives in one shared process, reached
+    through a proxy, and the labels are those of a model loaded in the worker itself."""
+    segments = [make_segment("clean", speech["clean"]), make_segment("noisy", speech["babble0"])]
+    labels = {}
+    for copies in (None, 1):
+        handler = LabelHandler(LabelSettings(model_copies=copies))
+        assert handler.share_model_across_processes() is (copies is not None)
+        folder = tmp_path / f"copies-{copies}"
+        folder.mkdir()
+        kept, rejects, _ = run_steps([("label", CurateStep(handler))], segments, folder)
+        assert rejects == []
+        labels[copies] = [(s.fields["pseudo_text"], s.fields["confidence"]) for s in kept]
+    assert labels[1] == labels[None] and all(text for text, _ in labels[1])
+
+
 def test_clipping_and_speech_ratio(speech):
     clean = speech["clean"]
     clipped = np.clip(clean * 4.0, -0.5, 0.5)
@@ -97,8 +115,14 @@ def test_clipping_and_speech_ratio(speech):
     assert 0.5 < vad.speech_ratio(clean) <= 1.0
 
 
-def test_default_steps_fill_every_column(speech, tmp_path):
+def test_default_steps_leave_enhancement_off(speech):
+    """Every denoiser raised the real teacher's WER on noisy speech (README), so it is opt-in."""
     steps = curate_steps(step_sections())
+    assert [name for name, _ in steps] == ["label", "normalize", "quality"]
+
+
+def test_steps_fill_every_column(speech, tmp_path):
+    steps = curate_steps(step_sections(enhance=EnhanceSettings(method="rnnoise")))
     assert [name for name, _ in steps] == ["enhance", "label", "normalize", "quality"]
     segments = [
         make_segment("a-transcribed", speech["clean"], text="Call Stella at 5 p.m."),

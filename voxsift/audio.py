@@ -181,6 +181,12 @@ def loudness_lufs(audio: np.ndarray) -> float:
     return float(_meter().integrated_loudness(audio.astype(np.float64)))
 
 
+TARGET_LUFS = -23.0
+"""EBU R128 programme loudness: curate's default ``loudness.target_lufs``."""
+MAX_GAIN_DB = 30.0
+"""Curate's default ``loudness.max_gain_db``: never amplify or cut by more."""
+
+
 def normalize_loudness(
     audio: np.ndarray, target_lufs: float, max_gain_db: float, peak: float = 0.99
 ) -> tuple[np.ndarray, float, float]:

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command line; it imports only argument definitions (no torch, no Beam)."""
     from voxsift.exports import add_export_arguments
     from voxsift.report import add_report_arguments
-    from voxsift.trainers.cli import add_train_arguments
+    from voxsift.trainers.cli import add_evaluate_arguments, add_train_arguments
 
     parser = argparse.ArgumentParser(
         prog="voxsift",
@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser(
             "train",
             help="fine-tune an adapter straight from shards (LoRA, S2-LoRA, ...)",
+            parents=common,
+        )
+    )
+    add_evaluate_arguments(
+        commands.add_parser(
+            "evaluate",
+            help="WER/CER of a model or trained adapter on a manifest or shards, per --by value",
             parents=common,
         )
     )
@@ -211,6 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from voxsift.trainers.cli import run_train
 
             return run_train(args)
+        if args.command == "evaluate":
+            from voxsift.trainers.cli import run_evaluate
+
+            return run_evaluate(args)
         return _run(args, beam_args)
     except (ConfigError, ValueError) as error:
         print(f"voxsift: {error}", file=sys.stderr)

@@ -98,6 +98,9 @@ SELECTION_SCHEMA = pa.schema(
         pa.field("score", pa.float64()),
         pa.field("rank", pa.int64()),
         pa.field("matched_key", pa.string()),
+        # the expected WER of the candidate's training text (0 for a reference transcript, the
+        # calibrated teacher confidence for a pseudo-label); null where no candidate or no text
+        pa.field("expected_wer", pa.float64()),
     ]
 )
 SELECTION_DIAGNOSTICS = "_diagnostics.json"
@@ -183,6 +186,15 @@ class Segment:
 
 TEXT_COLUMNS = ("norm_text", "text", "pseudo_text")
 """Where a training text can come from, in order of preference."""
+
+
+def floored_weight(value: float, floor: float, power: float) -> float:
+    """A loss weight from a probability-like value (a confidence, an expected accuracy):
+    ``floor + (1 - floor) * clip(value, 0, 1) ** power``, ``floor`` at 0, 1 at 1, never
+    decreasing. Ask2Mask's scaling, shared by select's sample weights (``weight`` in a shard
+    sample) and the trainer's word weights, so both read the same way."""
+    clipped = min(max(float(value), 0.0), 1.0)
+    return floor + (1.0 - floor) * clipped**power
 
 
 def training_text(record: Mapping[str, Any] | Segment) -> str | None:

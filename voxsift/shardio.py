@@ -70,6 +70,7 @@ def make_sample(row: dict[str, Any], chosen: dict[str, Any], config_hash: str) -
         score=chosen["score"],
         rank=chosen["rank"],
         method=chosen["method"],
+        expected_wer=chosen.get("expected_wer"),
         config_hash=config_hash,
         meta=json.loads(row["metadata"]),
     )

@@ -28,7 +28,22 @@ def _selection_diagnostics(report: dict[str, Any] | None) -> str:
         picked = sorted(mix["selected"].items(), key=lambda item: (-item[1], item[0]))
         shares = ", ".join(f"{k} {n} of {mix['candidates'][k]}" for k, n in picked)
         lines.append(f"selected by {mix['field']}: {shares or 'none'}")
+    if (report or {}).get("calibration"):
+        lines.append(_calibration(report["calibration"]))
     return "".join(f"\n{'':19}{line}" for line in lines)
+
+
+def _calibration(fitted: dict[str, Any]) -> str:
+    """One line: how the confidence was calibrated, and the selection's mean expected WER."""
+    low, high = fitted["expected_wer_range"]
+    line = f"calibration: {fitted['method']} on {fitted['segments']} segments"
+    line += (
+        f" ({fitted['reason']})" if fitted.get("reason") else f", expected WER {low:.2f}–{high:.2f}"
+    )
+    means = fitted.get("mean_expected_wer") or {}
+    if means.get("selected") is not None:
+        line += f"; selected mean {means['selected']:.3f} (candidates {means['candidates']:.3f})"
+    return line
 
 
 def _curate_steps(steps: dict[str, dict[str, Any]]) -> str:

@@ -4,6 +4,11 @@ A family object holds only picklable parts (feature extractor, text codec, a few
 loader's workers can build model inputs; the network is passed in at each call, whatever adapter
 wraps it. Losses are returned per sample because Hugging Face models reduce to a batch mean,
 which would hide each sample's ``weight``.
+
+Token-level weights (``weights_tokens``): Whisper's loss is a mean of per-token cross-entropies,
+so each token can carry a weight, and :meth:`WhisperFamily.token_weights` maps word weights onto
+tokens. A CTC loss is a sum over all alignments of the label sequence to the frames, with no
+per-token term to weight: CTC families leave token weights off.
 """
 
 from __future__ import annotations
@@ -73,9 +78,10 @@ class CharWhisperCodec:
 
 
 class HubWhisperCodec:
-    """A checkpoint's Whisper tokenizer with its language and task prefix tokens set."""
+    """A checkpoint's Whisper tokenizer with its language and task prefix tokens set (None for
+    both on an English-only Whisper, whose prompt has neither)."""
 
-    def __init__(self, tokenizer: Any, language: str, task: str) -> None:
+    def __init__(self, tokenizer: Any, language: str | None, task: str | None) -> None:
         tokenizer.set_prefix_tokens(language=language, task=task, predict_timestamps=False)
         self.tokenizer = tokenizer
         self.prompt = list(tokenizer.prefix_tokens)
@@ -102,6 +108,8 @@ class WhisperFamily:
     """Sequence-to-sequence Whisper: log-mel over a fixed window, prompt tokens, teacher forcing."""
 
     name = "whisper"
+    weights_tokens = True
+    """Its per-sample loss can weight tokens (``collate(..., token_weights=...)``)."""
 
     def __init__(
         self, codec: CharWhisperCodec | HubWhisperCodec, features: Any, max_tokens: int
@@ -116,14 +124,59 @@ class WhisperFamily:
         del duration  # the window is checked against max_seconds at setup
         return len(self.codec.prompt) + len(self.codec.encode(text)) <= self.max_tokens
 
-    def collate(self, audio: Sequence[np.ndarray], texts: Sequence[str]) -> dict[str, Tensor]:
+    def token_weights(self, text: str, word_weights: Sequence[float]) -> tuple[float, ...] | None:
+        """Each whitespace word's weight on each of its text tokens, scaled to mean 1.
+
+        Words are tokenized one by one, each after the space the tokenizer attaches to the start
+        of a word (Whisper's byte-level BPE, like GPT-2's, never merges across a space, and the
+        character codec has a token for it), so the pieces add up to the text's own tokens. When
+        they do not (a text with extra spaces), or the counts differ, the answer is None: no
+        weights rather than weights on the wrong tokens. All-zero word weights give uniform ones.
+        """
+        words = text.split()
+        pieces = [self.codec.encode(w if i == 0 else f" {w}") for i, w in enumerate(words)]
+        joined = [token for piece in pieces for token in piece]
+        if len(words) != len(word_weights) or joined != self.codec.encode(text):
+            return None
+        weights = [w for piece, w in zip(pieces, word_weights, strict=True) for _ in piece]
+        mean = sum(weights) / len(weights)
+        return tuple(w / mean if mean > 0 else 1.0 for w in weights)
+
+    def collate(
+        self,
+        audio: Sequence[np.ndarray],
+        texts: Sequence[str],
+        token_weights: Sequence[Sequence[float] | None] | None = None,
+    ) -> dict[str, Tensor]:
         """Log-mel features padded to the window; labels = prompt[1:] + text + eot, -100 padded.
 
         The start-of-transcript token is the decoder's start token, so it is not a label.
+        ``token_weights`` (per sample: its text tokens' weights from :meth:`token_weights`, or
+        None) adds a ``token_weights`` input aligned with the labels; the prompt tokens, the
+        end-of-text token, padding and samples without weights weigh 1.
         """
         feats = self.features(list(audio), sampling_rate=16_000, return_tensors="pt").input_features
         rows = [self.codec.prompt[1:] + self.codec.encode(t) + [self.codec.eot] for t in texts]
-        return {"input_features": feats, "labels": pad_ids(rows, IGNORE)}
+        inputs = {"input_features": feats, "labels": pad_ids(rows, IGNORE)}
+        if token_weights is not None:
+            inputs["token_weights"] = self._weight_rows(rows, token_weights, inputs["labels"])
+        return inputs
+
+    def _weight_rows(
+        self, rows: list[list[int]], weights: Sequence[Sequence[float] | None], labels: Tensor
+    ) -> Tensor:
+        out = torch.ones(labels.shape, dtype=torch.float32)
+        start = len(self.codec.prompt) - 1
+        for i, (row, row_weights) in enumerate(zip(rows, weights, strict=True)):
+            if row_weights is None:
+                continue
+            if len(row_weights) != len(row) - start - 1:
+                raise ValueError(
+                    f"sample {i}: {len(row_weights)} token weights for "
+                    f"{len(row) - start - 1} text tokens"
+                )
+            out[i, start : start + len(row_weights)] = torch.tensor(row_weights)
+        return out
 
     def per_sample_loss(self, network: nn.Module, inputs: dict[str, Tensor]) -> Tensor:
         labels = inputs["labels"]
@@ -133,7 +186,7 @@ class WhisperFamily:
         logits = network(
             input_features=inputs["input_features"], decoder_input_ids=decoder_ids
         ).logits
-        return _mean_token_loss(logits, labels)
+        return _mean_token_loss(logits, labels, inputs.get("token_weights"))
 
     @torch.no_grad()
     def transcribe(
@@ -173,6 +226,8 @@ class CtcFamily:
 
     name = "ctc"
     window_seconds = 0.0
+    weights_tokens = False
+    """A CTC loss sums over alignments: there is no per-token term to weight."""
 
     def __init__(
         self,
@@ -253,11 +308,17 @@ class CtcFamily:
         return texts
 
 
-def _mean_token_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    """Cross-entropy averaged over each sample's own label tokens."""
+def _mean_token_loss(logits: Tensor, labels: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Cross-entropy averaged over each sample's own label tokens, each times its weight.
+
+    The weights have mean 1 over a sample's labels (see ``WhisperFamily.token_weights``), so
+    dividing by the label count makes this their weighted mean, the plain mean when all are 1.
+    """
     ce = F.cross_entropy(
         logits.float().transpose(1, 2), labels, ignore_index=IGNORE, reduction="none"
     )
+    if weights is not None:
+        ce = ce * weights.to(ce.dtype)
     counts = (labels != IGNORE).sum(1).clamp(min=1)
     return ce.sum(1) / counts
 

@@ -238,8 +238,19 @@ def _pretrained_whisper(spec: str, language: str, task: str) -> SpeechModel:
         WhisperTokenizer,
     )
 
-    codec = HubWhisperCodec(WhisperTokenizer.from_pretrained(spec), language, task)
+    tokenizer = WhisperTokenizer.from_pretrained(spec)
     network = WhisperForConditionalGeneration.from_pretrained(spec)
+    if not getattr(network.generation_config, "is_multilingual", True):
+        # An English-only Whisper (tiny.en …) was trained on the prompt start, no-timestamps:
+        # language and task tokens it never saw would derail it.
+        if (language, task) != ("en", "transcribe"):
+            raise ValueError(
+                f"model {spec!r} is an English-only Whisper: train.language must be en and "
+                f"train.task transcribe (not {language} / {task})"
+            )
+        tokenizer.language = tokenizer.task = None
+        language = task = None  # the codec then keeps the tokenizer's: none
+    codec = HubWhisperCodec(tokenizer, language, task)
     features = WhisperFeatureExtractor.from_pretrained(spec)
     family = WhisperFamily(codec, features, network.config.max_target_positions)
     return SpeechModel(network, family, spec)

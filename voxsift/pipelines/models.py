@@ -36,8 +36,10 @@ def _named(
         from voxsift.asr.models import build_model
 
         # a CTC base without a tokenizer gets its vocabulary from the shards: none needed here
-        yield "train.model", train.model, lambda: build_model(
-            train.model, train.language, train.task, texts=tuple
+        yield (
+            "train.model",
+            train.model,
+            lambda: build_model(train.model, train.language, train.task, texts=tuple),
         )
 
 

@@ -1,13 +1,17 @@
 """The select stage: segments/*.parquet → selection/*.parquet, one row per segment.
 
-Hard filters run per record. A reference is fitted once from the target set and a hash-ordered
-sample of the pool (k-means cells, the method's model, e.g. GOT-D's target potential) and reaches
-every worker as a side input. Candidates are grouped by cell; each group is decontaminated against
-the target and evaluation sets, de-duplicated and scored, so scoring spreads over workers while a
-group's arithmetic never depends on the runner. Only (key, duration, score, weight) is gathered to
-rank and cut to the budget. Every segment gets a row: selected, over budget, filtered with a
-reason (and the key it matched, for copies), or part of the target set. ``_diagnostics.json``
-beside the rows holds the OT distances and the composition, and lands in ``run.json``.
+Hard filters run per record, and every segment with a teacher confidence and a label WER (pool
+or target, filtered or not) sends a (key, confidence, label WER) pair aside. A reference is
+fitted once from the target set, a hash-ordered sample of the pool and those pairs (k-means
+cells, the method's model, e.g. GOT-D's target potential, the calibration of the confidence, the
+pool sample's scores for label-aware ranking) and reaches every worker as a side input.
+Candidates are grouped by cell; each group gets the expected WER of its training texts and its
+final weights, is decontaminated against the target and evaluation sets, de-duplicated and
+scored, so scoring spreads over workers while a group's arithmetic never depends on the runner.
+Only (key, duration, scores, weight, expected WER) is gathered to rank and cut to the budget.
+Every segment gets a row: selected, over budget, filtered with a reason (and the key it matched,
+for copies), or part of the target set. ``_diagnostics.json`` beside the rows holds the OT
+distances, the composition and the calibration, and lands in ``run.json``.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from voxsift.schema import (
     training_text,
     uniform_hash,
 )
-from voxsift.selectors import diagnostics
+from voxsift.selectors import diagnostics, label_risk
 from voxsift.selectors.budget import within_budget
-from voxsift.selectors.confidence import weight
+from voxsift.selectors.calibration import MAX_PAIRS, Calibration, pair_of, pair_order, text_source
+from voxsift.selectors.confidence import above, final_weight, weight
 from voxsift.selectors.dedup import drop_copies
 from voxsift.selectors.filters import field_value, filter_reason
 from voxsift.selectors.index import VectorIndex, math_threads
@@ -41,7 +46,7 @@ from voxsift.selectors.settings import SelectSettings
 
 STAGE = "select"
 _NAMESPACE = f"voxsift.{STAGE}"
-_DECIDED, _TARGETS, _SUMMARY = "decided", "targets", "summary"
+_DECIDED, _TARGETS, _SUMMARY, _PAIRS = "decided", "targets", "summary", "pairs"
 
 
 def selection_row(
@@ -56,11 +61,13 @@ def selection_row(
         "score": None,
         "rank": None,
         "matched_key": None,
+        "expected_wer": None,
     }
     return {**base, **values}
 
 
 def to_candidate(row: dict[str, Any], settings: SelectSettings) -> Candidate:
+    """The candidate of a segment row; its weight is phase one's (see confidence.py)."""
     group = field_value(row, settings.diagnostics_field) if settings.diagnostics_field else None
     embedding = row.get("embedding")
     return Candidate(
@@ -71,6 +78,7 @@ def to_candidate(row: dict[str, Any], settings: SelectSettings) -> Candidate:
         has_text=training_text(row) is not None,
         group=None if group is None else str(group),
         embedding=None if embedding is None else np.asarray(embedding, dtype=np.float32),
+        text_source=text_source(row),
     )
 
 
@@ -80,7 +88,8 @@ def sample_order(seed: int):
 
 
 class Judge(beam.DoFn):
-    """Segment row → a candidate, a target embedding, or a finished row on ``decided``."""
+    """Segment row → a candidate, a target embedding, or a finished row on ``decided``; and a
+    calibration pair on ``pairs`` for every row with a confidence and a label WER."""
 
     def __init__(self, settings: SelectSettings, progress: ProgressSink):
         self._settings = settings
@@ -94,6 +103,9 @@ class Judge(beam.DoFn):
         self._segments.inc()
         self._progress.add(1, row["duration"])
         settings = self._settings
+        pair = pair_of(row)
+        if pair is not None:
+            yield beam.pvalue.TaggedOutput(_PAIRS, pair)
         if row["role"] == "target":
             picked = settings.include_target
             reason = "target_set" if picked else "target_not_included"
@@ -116,11 +128,13 @@ class Judge(beam.DoFn):
 
 
 class ScoreCell(beam.DoFn):
-    """(cell, candidates) → copies dropped with the key they matched, the rest scored."""
+    """(cell, candidates) → too risky labels and copies dropped with their reason (and the key
+    they matched), the rest scored; every candidate with its expected WER and final weight."""
 
     def __init__(self, settings: SelectSettings):
         self._settings = settings
         self._dropped = Metrics.counter(_NAMESPACE, "copies_dropped")
+        self._risky = Metrics.counter(_NAMESPACE, "filtered_expected_wer")
         self._scored = Metrics.counter(_NAMESPACE, "candidates_scored")
         self._indexes: tuple[Reference, VectorIndex | None, VectorIndex | None] | None = None
 
@@ -135,50 +149,75 @@ class ScoreCell(beam.DoFn):
     def process(self, element: tuple[int, list[Candidate]], reference: Reference) -> Iterator:
         cell, members = element
         settings = self._settings
-        members = sorted(members, key=Candidate.preference)
+        members = labeled(members, reference.calibration, settings)
+        members.sort(key=Candidate.preference)
+        limit = settings.max_expected_wer
+        risky = [m for m in members if above(m.expected_wer, limit)]
+        members = [m for m in members if not above(m.expected_wer, limit)]
         with math_threads(settings.threads):
             guard = self._index(reference, 1)
             kept, dropped = drop_copies(members, guard, reference.guard_keys, settings)
             kept.sort(key=lambda c: c.key)
-            scores = score(kept, cell, reference, settings, lambda: self._index(reference, 2))
+            raw = score(kept, cell, reference, settings, lambda: self._index(reference, 2))
+        ranked = label_risk.ranking_scores(raw, kept, reference, settings)
+        self._risky.inc(len(risky))
         self._dropped.inc(len(dropped))
         self._scored.inc(len(kept))
+        dropped += [(m, "filtered_expected_wer", None) for m in risky]
         for candidate, reason, matched in sorted(dropped, key=lambda d: d[0].key):
             yield beam.pvalue.TaggedOutput(
                 _DECIDED,
                 selection_row(candidate.key, "pool", candidate.duration, settings, selected=False,
-                              reason=reason, matched_key=matched, weight=candidate.weight),
+                              reason=reason, matched_key=matched, weight=candidate.weight,
+                              expected_wer=candidate.expected_wer),
             )  # fmt: skip
-        for candidate, value in zip(kept, scores, strict=True):
+        for candidate, value, plain in zip(kept, ranked, raw, strict=True):
             yield {"key": candidate.key, "duration": candidate.duration, "score": float(value),
-                   "weight": candidate.weight, "group": candidate.group}  # fmt: skip
+                   "raw": float(plain), "weight": candidate.weight, "group": candidate.group,
+                   "expected_wer": candidate.expected_wer}  # fmt: skip
+
+
+def labeled(
+    members: list[Candidate], calibration: Calibration, settings: SelectSettings
+) -> list[Candidate]:
+    """Phase two: each candidate with the expected WER of its training text and final weight."""
+    out = []
+    for member in members:
+        expected = calibration.expected_wer(member)
+        out.append(member.with_label(expected, final_weight(member.weight, expected, settings)))
+    return out
 
 
 def choose(scored: list[dict[str, Any]], settings: SelectSettings) -> Iterator[Any]:
-    """Rank every scored candidate by (score, key), cut to the budget, and summarize."""
-    order = sorted(scored, key=lambda r: (r["score"], r["key"]))
+    """Rank every scored candidate by (score, raw score, key), cut to the budget, summarize."""
+    order = sorted(scored, key=lambda r: (r["score"], r["raw"], r["key"]))
     chosen = within_budget([r["duration"] for r in order], settings.budget_hours,
                            settings.budget_count)  # fmt: skip
     for rank, (row, picked) in enumerate(zip(order, chosen, strict=True)):
         yield selection_row(
             row["key"], "pool", row["duration"], settings, selected=picked,
-            reason="selected" if picked else "over_budget",
-            score=row["score"], rank=rank, weight=row["weight"],
+            reason="selected" if picked else "over_budget", score=row["score"], rank=rank,
+            weight=row["weight"], expected_wer=row["expected_wer"],
         )  # fmt: skip
-    groups = [(row["group"], picked) for row, picked in zip(order, chosen, strict=True)]
-    yield beam.pvalue.TaggedOutput(
-        _SUMMARY, diagnostics.composition(settings.diagnostics_field, groups)
-    )
+    ranked = list(zip(order, chosen, strict=True))
+    groups = [(row["group"], picked) for row, picked in ranked]
+    summary = {
+        "composition": diagnostics.composition(settings.diagnostics_field, groups),
+        "mean_expected_wer": diagnostics.mean_expected_wer(
+            (row["expected_wer"], picked) for row, picked in ranked
+        ),
+    }
+    yield beam.pvalue.TaggedOutput(_SUMMARY, summary)
 
 
-def fit_once(_, targets, guards, sample, settings: SelectSettings) -> Reference:
+def fit_once(_, targets, guards, sample, pairs, settings: SelectSettings) -> Reference:
     """The reference every worker scores against, fitted with the stage's fixed thread count."""
     with math_threads(settings.threads):
-        return fit_reference(targets, guards, sample, settings)
+        return fit_reference(targets, guards, sample, settings, pairs)
 
 
-def diagnose(_, reference: Reference, chosen: list[Candidate], composition, settings, path: str):
-    """Write _diagnostics.json: the fit, the OT distances and the composition."""
+def diagnose(_, reference: Reference, chosen: list[Candidate], summary, settings, path: str):
+    """Write _diagnostics.json: the fit, the OT distances, the composition, the calibration."""
     vectors = [c.embedding for c in chosen if c.embedding is not None]
     selected = np.stack(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
     with math_threads(settings.threads):
@@ -187,7 +226,11 @@ def diagnose(_, reference: Reference, chosen: list[Candidate], composition, sett
         "method": settings.method,
         "fit": diagnostics.fit_report(reference, settings),
         "ot": distances,
-        "composition": composition,
+        "composition": summary["composition"],
+        "calibration": {
+            **reference.calibration.report(),
+            "mean_expected_wer": summary["mean_expected_wer"],
+        },
     }
     io.write_json_atomic(path, report)
 
@@ -244,12 +287,17 @@ def build(pipeline: beam.Pipeline, config: RunConfig, progress: ProgressSink) ->
             io.join(config.output, "segments", "*.parquet"), columns=SEGMENT_METADATA_COLUMNS
         )
         | "Filter"
-        >> beam.ParDo(Judge(settings, progress)).with_outputs(_DECIDED, _TARGETS, main="kept")
+        >> beam.ParDo(Judge(settings, progress)).with_outputs(
+            _DECIDED, _TARGETS, _PAIRS, main="kept"
+        )
     )
     candidates, targets = judged.kept, judged[_TARGETS]
     sample_size = max(settings.ranking.pool_sample(settings), settings.diagnostics_sample)
     sample = candidates | "PoolSample" >> beam.combiners.Top.Smallest(
         sample_size, key=sample_order(settings.seed)
+    )
+    pairs = judged[_PAIRS] | "CalibrationPairs" >> beam.combiners.Top.Smallest(
+        MAX_PAIRS, key=pair_order(settings.seed)
     )
     root = pipeline | "Once" >> beam.Create([None])
     reference = beam.pvalue.AsSingleton(
@@ -260,6 +308,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig, progress: ProgressSink) ->
             beam.pvalue.AsList(targets),
             beam.pvalue.AsList(_guards(pipeline, targets, settings)),
             beam.pvalue.AsSingleton(sample),
+            beam.pvalue.AsSingleton(pairs),
             settings,
         )
     )

@@ -23,7 +23,7 @@ STAGE = "shard"
 _NAMESPACE = f"voxsift.{STAGE}"
 TAR_OVERHEAD = 3 * 512 + 1024
 """Header blocks and padding per sample, plus room for its JSON, when planning shard bytes."""
-_SELECTION_FIELDS = ("key", "selected", "weight", "score", "rank", "method")
+_SELECTION_FIELDS = ("key", "selected", "weight", "score", "rank", "method", "expected_wer")
 
 
 def plan(entries: list[tuple[str, int]], settings: ShardSettings) -> Iterator[tuple[str, Any]]:

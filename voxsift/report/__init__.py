@@ -32,6 +32,7 @@ def build_sections(
         languages.languages(run),
         sections.snr(run),
         sections.confidence(run),
+        sections.calibration(run),
         selection.scores(run),
         selection.embedding_map(run, pca_points),
         selection.ot_distance(run),

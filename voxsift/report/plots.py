@@ -77,8 +77,11 @@ def histogram(groups: Series, xlabel: str, bins: int = 30) -> bytes:
     return png(figure)
 
 
-def scatter(groups: Pairs, xlabel: str, ylabel: str, diagonal: bool = False) -> bytes:
-    """Points per labelled group, drawn in order (later groups on top); optional y = x line."""
+def scatter(
+    groups: Pairs, xlabel: str, ylabel: str, diagonal: bool = False, curves: Pairs | None = None
+) -> bytes:
+    """Points per labelled group, drawn in order (later groups on top); optional y = x line and
+    labelled curves drawn as lines over the points (a fitted function, say)."""
     figure, (axes,) = _figure()
     for position, (label, (x, y)) in enumerate(groups.items()):
         axes.scatter(
@@ -96,6 +99,8 @@ def scatter(groups: Pairs, xlabel: str, ylabel: str, diagonal: bool = False) -> 
         if len(every):
             low, high = float(every.min()), float(every.max())
             axes.plot([low, high], [low, high], color="#444444", linewidth=0.8, label="y = x")
+    for position, (label, (x, y)) in enumerate((curves or {}).items(), start=len(groups)):
+        axes.plot(x, y, color=_color(label, position), linewidth=1.6, label=label)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.legend(loc="best", fontsize="small")

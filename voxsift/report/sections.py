@@ -1,4 +1,5 @@
-"""The report's sections about the run and its audio: counts, durations, SNR, confidence, training.
+"""The report's sections about the run and its audio: counts, durations, SNR, confidence, the
+calibration of the confidence, training.
 
 One function per section: numbers from :mod:`data`, figures from :mod:`plots`.
 
@@ -156,6 +157,72 @@ def confidence(run: data.RunData) -> Section:
             )
         )
     return Section("confidence", title, "\n".join(body))
+
+
+def calibration(run: data.RunData) -> Section:
+    """The select stage's map from teacher confidence to expected label WER, over the pairs."""
+    title = "Label calibration"
+    fitted = (run.diagnostics or {}).get("calibration")
+    if not fitted:
+        message = (
+            "No calibration in the selection diagnostics (select ran before calibration existed)."
+            if run.diagnostics is not None
+            else "No selection diagnostics in this run."
+        )
+        return Section("calibration", title, absent(message))
+    method = fitted.get("method")
+    about = f"Method: {method}" + (f" ({fitted['reason']})" if fitted.get("reason") else "")
+    body = [
+        paragraph(
+            f"{about}. Expected WER of a pseudo-label from its teacher confidence, fitted on "
+            "the segments with a label WER (transcribed and relabeled); a reference transcript "
+            "counts as error-free (expected WER 0)."
+        ),
+        table(*_calibration_figures(fitted)),
+    ]
+    held = fitted.get("held_out")
+    if held:
+        body.append(
+            table(
+                ["held-out segments", "MAE of the fit", "MAE of the mean"],
+                [[held.get("segments"), held.get("mae"), held.get("mae_of_mean")]],
+            )
+        )
+    body.append(image(_calibration_plot(run, fitted), "label WER against confidence"))
+    return Section("calibration", title, "\n".join(body))
+
+
+def _calibration_figures(fitted: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    means = fitted.get("mean_expected_wer") or {}
+    low, high = fitted.get("expected_wer_range") or (None, None)
+    figures = {
+        "segments": fitted.get("segments"),
+        "Spearman ρ(conf, WER)": fitted.get("spearman"),
+        "mean label WER": fitted.get("mean_label_wer"),
+        "expected WER from": low,
+        "to": high,
+        "candidates' mean": means.get("candidates"),
+        "selected mean": means.get("selected"),
+    }
+    return list(figures), [list(figures.values())]
+
+
+def _calibration_plot(run: data.RunData, fitted: dict[str, Any]) -> bytes:
+    """Label WER against confidence per segment, with the fitted curve over [0, 1]."""
+    points: plots.Pairs = {}
+    if run.rows is not None:
+        values, wer = data.numbers(run.rows, "confidence"), data.numbers(run.rows, "label_wer")
+        both = np.isfinite(values) & np.isfinite(wer)
+        points["segments"] = (values[both], np.clip(wer[both], 0.0, 1.0))
+    curve = fitted.get("curve") or {}
+    x = np.asarray(curve.get("confidence") or [], dtype=np.float64)
+    y = np.asarray(curve.get("expected_wer") or [], dtype=np.float64)
+    curves = {}
+    if len(x) and len(x) == len(y):
+        # the fit is constant beyond its end points: drawn out to 0 and 1
+        ends = (np.concatenate([[0.0], x, [1.0]]), np.concatenate([y[:1], y, y[-1:]]))
+        curves[f"fitted ({fitted.get('method')})"] = ends
+    return plots.scatter(points, "confidence", "label WER (clipped to 1)", curves=curves)
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:

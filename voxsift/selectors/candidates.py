@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,10 +22,18 @@ class Candidate:
     has_text: bool = False
     group: str | None = None
     embedding: np.ndarray | None = None
+    text_source: str | None = None
+    """Where the training text comes from: ``reference``, ``pseudo_label``, or None (no text)."""
+    expected_wer: float | None = None
+    """The expected WER of the training text: set once the calibration is known (ScoreCell)."""
 
     def preference(self) -> tuple[bool, float, str]:
         """Which copy of a near-duplicate to keep: transcribed first, then surer, then by key."""
         return (not self.has_text, -(self.confidence or 0.0), self.key)
+
+    def with_label(self, expected_wer: float | None, weight: float) -> Candidate:
+        """A copy with the expected WER of its training text and its final loss weight."""
+        return replace(self, expected_wer=expected_wer, weight=weight)
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,11 @@ class Reference:
     centroids: np.ndarray | None
     model: Any = None
     """What the method's ``fit`` returned (GOT-D's target potential, DSIR's cell weights)."""
+    calibration: Any = None
+    """The fitted :class:`~voxsift.selectors.calibration.Calibration`: confidence → expected WER."""
+    pool_scores: np.ndarray | None = None
+    """The method's raw scores of the pool sample, sorted: the pool quantile of label-aware
+    ranking (label_risk.py); None when that ranking is off."""
 
     def cell(self, embedding: np.ndarray | None) -> int:
         if embedding is None or self.centroids is None:

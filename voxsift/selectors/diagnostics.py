@@ -68,12 +68,28 @@ def composition(
 
 
 def fit_report(reference: Reference, settings: SelectSettings) -> dict[str, Any]:
-    """Sizes of what was fitted, and the method's own figures of its fit (how Sinkhorn ended)."""
+    """Sizes of what was fitted, the label risk when candidates rank by the label-aware key
+    (None when they rank by the raw score), and the method's own figures (how Sinkhorn ended)."""
     report: dict[str, Any] = {
         "targets": len(reference.targets),
         "pool_sample": len(reference.pool_sample),
         "cells": 0 if reference.centroids is None else len(reference.centroids),
+        "label_risk": settings.label_risk if reference.pool_scores is not None else None,
     }
     if reference.model is not None:
         report.update(settings.ranking.fit_report(reference.model))
     return report
+
+
+def mean_expected_wer(rows: Iterable[tuple[float | None, bool]]) -> dict[str, float | None]:
+    """The mean expected WER of the ranked candidates and of the selected ones, from
+    (expected WER, selected) per ranked candidate; those without an expected WER are left out."""
+    known = [(e, picked) for e, picked in rows if e is not None]
+
+    def mean(values: list[float]) -> float | None:
+        return round(float(np.mean(values)), 6) if values else None
+
+    return {
+        "candidates": mean([e for e, _ in known]),
+        "selected": mean([e for e, picked in known if picked]),
+    }

@@ -1,10 +1,12 @@
 """Fitting the reference every ranking method scores against, and scoring one cell with it.
 
-What a method learns from the whole collection (the target potential, DSIR's cell weights) and
-the k-means cells are fitted once into a :class:`Reference` from the target set and a pool
-sample; the select stage hands it to every worker, which scores its candidates independently.
-The methods themselves are registered objects (:mod:`voxsift.selectors.ranking`); lower scores
-rank first, ties broken by key.
+What a method learns from the whole collection (the target potential, DSIR's cell weights), the
+k-means cells, the calibration of the teacher's confidence (calibration.py) and the pool sample's
+scores that label-aware ranking turns into quantiles (label_risk.py) are fitted once into a
+:class:`Reference` from the target set, a pool sample and the (confidence, label WER) pairs; the
+select stage hands it to every worker, which scores its candidates independently. The methods
+themselves are registered objects (:mod:`voxsift.selectors.ranking`); lower scores rank first,
+ties broken by key.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from voxsift.selectors import calibration, label_risk
 from voxsift.selectors.candidates import Candidate, Reference, stack_vectors
 from voxsift.selectors.index import kmeans
 from voxsift.selectors.ranking import TargetIndex
@@ -30,17 +33,14 @@ def fit_reference(
     guards: Sequence[Candidate],
     sample: Sequence[Candidate],
     settings: SelectSettings,
+    pairs: Sequence[calibration.Pair] = (),
 ) -> Reference:
-    """Fit cells and the method's model from the target set (sorted by key) and a pool sample."""
+    """Fit cells, the calibration and the method's model from the target set, a pool sample and
+    the (key, confidence, label WER) pairs; every input is put in key order first."""
     targets = sorted((t for t in targets if t.embedding is not None), key=lambda t: t.key)
     guards = sorted((g for g in guards if g.embedding is not None), key=lambda g: g.key)
     pool = [c.embedding for c in sample if c.embedding is not None]
-    dims = {len(v) for v in [*pool, *(t.embedding for t in (*targets, *guards))]}
-    if len(dims) > 1:
-        raise ValueError(
-            f"embeddings of different sizes {sorted(dims)}: re-run curate with one embed"
-        )
-    dim = dims.pop() if dims else None
+    dim = _dimension([*pool, *(t.embedding for t in (*targets, *guards))])
     method = settings.ranking
     if method.needs_target and (not targets or not pool):
         raise ValueError(
@@ -54,14 +54,27 @@ def fit_reference(
     if len(fitting):
         cells = min(settings.cells, max(1, len(fitting) // MIN_POINTS_PER_CELL))
         centroids = kmeans(fitting, cells, settings.seed)
+    fitted = calibration.fit(pairs, settings.calibration, settings.seed)
     reference = Reference(
         targets=target_vectors,
         guard=stack_vectors([g.embedding for g in guards], dim),
         guard_keys=tuple(g.key for g in guards),
         pool_sample=pool_vectors,
         centroids=centroids,
+        calibration=fitted.with_fill(sample),
     )
-    return replace(reference, model=method.fit(reference, settings))
+    reference = replace(reference, model=method.fit(reference, settings))
+    return replace(reference, pool_scores=label_risk.pool_scores(sample, reference, settings))
+
+
+def _dimension(vectors: Sequence[np.ndarray]) -> int | None:
+    """The one size of every embedding (None without any); mixed sizes are refused."""
+    dims = {len(v) for v in vectors}
+    if len(dims) > 1:
+        raise ValueError(
+            f"embeddings of different sizes {sorted(dims)}: re-run curate with one embed"
+        )
+    return dims.pop() if dims else None
 
 
 def score(

@@ -1,8 +1,11 @@
 """The parameters of the built-in ranking methods: the ``select.nudge``, ``select.dsir`` and
-``select.knn`` sections. Each method declares its own (``Method.section`` in ranking.py); they
-live here, below both the methods and the algorithms (nudge.py) that read them."""
+``select.knn`` sections, and ``select.calibration`` (calibration.py). Each method declares its own
+(``Method.section`` in ranking.py); they live here, below both the methods and the algorithms
+(nudge.py, calibration.py) that read them."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 
@@ -28,3 +31,21 @@ class DsirSettings(Settings):
 
 class KnnSettings(Settings):
     neighbors: int = Field(1, gt=0, description="Score is the mean distance to this many targets.")
+
+
+class CalibrationSettings(Settings):
+    """How the teacher's confidence is mapped to an expected label WER (calibration.py)."""
+
+    method: Literal["isotonic", "binned"] = Field(
+        "isotonic",
+        description="isotonic: non-increasing isotonic regression of label WER on confidence; "
+        "binned: the mean label WER of equal-count confidence bins, made non-increasing.",
+    )
+    min_segments: int = Field(
+        30,
+        gt=0,
+        description="Segments with a confidence and a label WER needed to fit; with fewer, "
+        "expected WER = 1 - confidence (recorded as method 'fallback' with the reason).",
+    )
+    bins: int = Field(10, gt=0, description="binned: confidence bins at most.")
+    min_per_bin: int = Field(10, gt=0, description="binned: segments per bin at least.")

@@ -3,6 +3,11 @@
 Distances are squared Euclidean on the embeddings of ``embed`` (unit norm, so within [0, 4]).
 ``method`` is a name registered in :data:`~voxsift.selectors.ranking.METHODS`, and each method
 with parameters contributes its own section (``select.nudge``, ``select.dsir``, ``select.knn``).
+
+Label-aware ranking (label_risk.py): a method that ranks against the target turns its raw score
+into its quantile u in the pool and ranks by ``u + label_risk · expected_wer``, the expected WER
+of the candidate's training text from the calibrated teacher confidence (``select.calibration``);
+``label_risk: 0`` keeps the method's own order and scores.
 """
 
 from __future__ import annotations
@@ -11,11 +16,23 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from voxsift.selectors.options import DsirSettings, KnnSettings, NudgeSettings
+from voxsift.selectors.options import (
+    CalibrationSettings,
+    DsirSettings,
+    KnnSettings,
+    NudgeSettings,
+)
 from voxsift.selectors.ranking import METHODS, Method
 from voxsift.settings import sections
 
-__all__ = ["METHODS", "DsirSettings", "KnnSettings", "NudgeSettings", "SelectSettings"]
+__all__ = [
+    "METHODS",
+    "CalibrationSettings",
+    "DsirSettings",
+    "KnnSettings",
+    "NudgeSettings",
+    "SelectSettings",
+]
 
 MethodSections = sections(
     "MethodSections",
@@ -68,11 +85,24 @@ class SelectSettings(MethodSections):
     min_language_probability: float | None = Field(
         None, ge=0, le=1, description="Filter a detected language the teacher is less sure of."
     )
-    weighting: Literal["confidence", "none"] = Field(
-        "confidence", description="Per-sample loss weight from the teacher confidence, or 1."
+    weighting: Literal["confidence", "calibrated", "none"] = Field(
+        "confidence",
+        description="Per-sample loss weight: confidence: floor + (1-floor)*confidence**power; "
+        "calibrated: floor + (1-floor)*(1-expected_wer)**power (1 for reference transcripts); "
+        "none: 1.",
     )
-    weight_floor: float = Field(0.1, ge=0, le=1, description="Weight at confidence 0.")
-    weight_power: float = Field(1.0, gt=0, description="Weight = floor + (1-floor)*conf**power.")
+    weight_floor: float = Field(0.1, ge=0, le=1, description="Weight at confidence (accuracy) 0.")
+    weight_power: float = Field(1.0, gt=0, description="The power of the weight formula.")
+    label_risk: float = Field(
+        1.0,
+        ge=0,
+        description="nudge, knn, dsir: rank by u + label_risk*expected_wer, u the raw score's "
+        "quantile in the pool sample (lower first); 0: the method's own ranking.",
+    )
+    max_expected_wer: float | None = Field(
+        None, ge=0, le=1, description="Filter a candidate whose text's expected WER is above."
+    )
+    calibration: CalibrationSettings = CalibrationSettings()
     dedup: bool = Field(True, description="Drop near-duplicates among the candidates.")
     decontaminate: bool = Field(True, description="Drop candidates that copy target/eval samples.")
     decontaminate_with: list[str] = Field(

@@ -17,27 +17,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from voxsift.selectors.confidence import above, below
 from voxsift.selectors.settings import SelectSettings
-
-
-def _above(value: float | None, limit: float | None) -> bool:
-    return value is not None and limit is not None and value > limit
-
-
-def _below(value: float | None, limit: float | None) -> bool:
-    return value is not None and limit is not None and value < limit
 
 
 def failure_reason(row: dict[str, Any], settings: SelectSettings) -> str | None:
     """Why the teacher's output looks like one of its known failures, or None."""
-    if _above(row.get("ngram_repeats"), settings.max_ngram_repeats):
+    if above(row.get("ngram_repeats"), settings.max_ngram_repeats):
         return "filtered_repeated_ngrams"
-    if _above(row.get("compression_ratio"), settings.max_compression_ratio):
+    if above(row.get("compression_ratio"), settings.max_compression_ratio):
         return "filtered_compression_ratio"
     spoke = bool((row.get("pseudo_text") or "").strip())
-    if spoke and _above(row.get("no_speech_prob"), settings.max_no_speech_prob):
+    if spoke and above(row.get("no_speech_prob"), settings.max_no_speech_prob):
         return "filtered_no_speech"
-    if _below(row.get("avg_logprob"), settings.min_avg_logprob):
+    if below(row.get("avg_logprob"), settings.min_avg_logprob):
         return "filtered_low_logprob"
     return None
 
@@ -47,7 +40,7 @@ def language_reason(row: dict[str, Any], settings: SelectSettings) -> str | None
     language = row.get("detected_language") or row.get("language")
     if settings.languages and language is not None and language not in settings.languages:
         return "filtered_language"
-    if _below(row.get("language_probability"), settings.min_language_probability):
+    if below(row.get("language_probability"), settings.min_language_probability):
         return "filtered_language_probability"
     return None
 

@@ -1,13 +1,16 @@
-"""``voxsift train``: the subcommand's arguments (importable without torch) and its entry.
+"""``voxsift train`` and ``voxsift evaluate``: their arguments (importable without torch) and
+their entries.
 
-Settings come from the ``train:`` section of CONFIG.yaml when one is given, then from the
+Train settings come from the ``train:`` section of CONFIG.yaml when one is given, then from the
 options, which win; everything is validated before any work starts, and a bad value is reported
-with its field name (``train.lr: ...``).
+with its field name (``train.lr: ...``). ``voxsift evaluate`` scores a model, or a trained adapter
+on its base, on a manifest or a shard folder (voxsift/trainers/evaluate.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -130,3 +133,145 @@ def run_train(args: argparse.Namespace) -> int:
         f"adapter and metrics.json in {out}"
     )
     return 0
+
+
+EVALUATE_DESCRIPTION = """\
+Transcribe every sample of MANIFEST.jsonl or SHARDS_DIR greedily with a model, or a trained
+adapter on its base, and score WER and CER against each sample's text through voxsift's
+evaluation normalizer (numbers spelled, case, punctuation and fillers ignored), overall and per
+value of --by FIELD. Manifest audio is decoded to 16 kHz mono and loudness-normalized as curate
+does; shard audio is read as the trainer reads it. A line without text or whose audio cannot be
+read is skipped and counted, never an abort."""
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``voxsift evaluate``."""
+    parser.description = EVALUATE_DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(
+        "--model",
+        help="base model: a local checkpoint folder (Whisper or a CTC encoder, such as one "
+        "train wrote with --adapter full), a cached hub name, or random:whisper / random:ctc / "
+        "random:parakeet with options (random:whisper?window=10&d_model=64&layers=2); a random "
+        "model's characters come from the data's texts. With --adapter it may be omitted: the "
+        "adapter names its base, and a different --model is refused",
+    )
+    parser.add_argument(
+        "--adapter",
+        metavar="DIR",
+        help="folder voxsift train wrote (voxsift_adapter.json and the adapter); its base is "
+        "rebuilt from what it recorded",
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        metavar="MANIFEST.jsonl|SHARDS_DIR",
+        help="a JSONL manifest (lines with 'audio', a path relative to the manifest's folder, "
+        "and 'text') or a folder voxsift shard wrote (index.json and .tar shards)",
+    )
+    parser.add_argument(
+        "--by",
+        metavar="FIELD",
+        help="also score per value of this field: a manifest line's top-level field, or a "
+        "shard sample's JSON field or its meta (the manifest line's other fields), such as "
+        "condition; samples without it count under '(none)'",
+    )
+    parser.add_argument(
+        "--split",
+        choices=("all", "train", "valid"),
+        default="all",
+        help="shards of this split only (default all; ignored for a manifest)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="FILE.json",
+        help="also write the scores as JSON (local path or URI): wer, cer, n, by "
+        "{value: {wer, cer, n}}, skipped counts, model, adapter, data, seconds, examples",
+    )
+    parser.add_argument(
+        "--language",
+        help="Whisper language token of a base model (default en); an adapter's own is used, "
+        "and a different one refused",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where the model runs (default auto: cuda when visible; cuda falls back to the "
+        "CPU with a warning)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=16,
+        metavar="N",
+        help="clips per batch, longest first (default 16)",
+    )
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        metavar="N",
+        help="cap on Whisper's greedy decoding (default its decoder length; CTC ignores it)",
+    )
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Entry of ``voxsift evaluate``: prints the table (and writes --out); ValueError → exit 2."""
+    _check_out(args.out)
+    from voxsift import io
+    from voxsift.trainers.evaluate import EvaluateRequest, evaluate
+
+    request = EvaluateRequest(
+        data=args.data,
+        model=args.model,
+        adapter=args.adapter,
+        by=args.by,
+        split=args.split,
+        language=args.language,
+        device=args.device,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+    )
+    try:
+        report = evaluate(request)
+    except ValueError as error:  # one line, for main's "voxsift: ..."
+        raise ValueError(" ".join(str(error).split())) from None
+    print(render(report))
+    if args.out:
+        io.write_json_atomic(args.out, report)
+        print(f"scores:  {args.out}")
+    return 0
+
+
+def _check_out(out: str | None) -> None:
+    """Refuse an --out that cannot be written before the evaluation, not after it."""
+    if not out or "://" in out:
+        return
+    if os.path.isdir(out):
+        raise ValueError(f"--out {out} is a folder; name a file such as scores.json")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise ValueError(f"--out {out}: the folder {parent} does not exist")
+
+
+def render(report: dict[str, Any]) -> str:
+    """The report as a few lines of text: what was scored, the skips, a table of the scores."""
+    adapter = f" + adapter {report['adapter']} ({report['adapter_kind']})"
+    lines = [
+        f"model:   {report['model']}{adapter if report['adapter'] else ''}",
+        f"data:    {report['data']} ({report['format']}): {report['n']} samples, "
+        f"{report['audio_seconds']:.1f} s of audio",
+        f"time:    {report['seconds']:.1f} s on {report['device']}",
+    ]
+    if report["skipped"]:
+        counts = ", ".join(f"{reason} {n}" for reason, n in report["skipped"].items())
+        lines.append(f"skipped: {sum(report['skipped'].values())} ({counts})")
+    rows = [(str(value), cell) for value, cell in report["by"].items()]
+    rows.append(("all", report))
+    width = max(len(report["by_field"] or ""), *(len(name) for name, _ in rows))
+    lines += ["", f"{report['by_field'] or '':<{width}}  {'n':>6}  {'WER':>6}  {'CER':>6}"]
+    lines += [
+        f"{name:<{width}}  {cell['n']:>6}  {cell['wer']:>6.3f}  {cell['cer']:>6.3f}"
+        for name, cell in rows
+    ]
+    return "\n".join(lines)

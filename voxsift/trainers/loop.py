@@ -4,6 +4,9 @@ Each sample's loss is multiplied by its shard ``weight`` (Ask2Mask-style confide
 the loss is computed per sample here: Hugging Face models return a batch mean. One optimizer step
 sums weight × loss over all samples of its ``grad_accum`` batches and divides by their count, so a
 weight of 0 contributes nothing and batch sizes that vary with bucketing do not skew the step.
+With ``token_weights`` (Whisper only; see trainers/shards.py) a sample's loss is the weighted mean
+of its token cross-entropies, the weights from the teacher's word confidences with mean 1, so they
+move loss between the words of a sample and never change what the sample counts in the step.
 Random streams are re-seeded from (seed, step) at every step and the data position is a batch
 count, so a resumed run reaches the same parameters as an uninterrupted one.
 """
@@ -33,7 +36,7 @@ from voxsift.trainers.locate import resolve_shards
 from voxsift.trainers.outputs import TrainOutput
 from voxsift.trainers.progress import Progress
 from voxsift.trainers.settings import TrainSettings
-from voxsift.trainers.shards import Batch, ShardBatches, make_loader, shard_texts
+from voxsift.trainers.shards import Batch, ShardBatches, WordWeighting, make_loader, shard_texts
 
 METRICS = "metrics.json"
 """Written last: a train output folder that holds it holds a finished training."""
@@ -86,7 +89,13 @@ class AdapterTrainingRecipe:
         self.bf16 = settings.bf16 and self.device.type == "cuda"
         self.step = 0
         self.position = {"epoch": 0, "batches": 0}
-        self.history: dict[str, Any] = {"loss": [], "eval": [], "dropped": {}, "audio": 0.0}
+        self.history: dict[str, Any] = {
+            "loss": [],
+            "eval": [],
+            "dropped": {},
+            "audio": 0.0,
+            "token_weighting": {},
+        }
 
     # ---- setup ---------------------------------------------------------------------------
 
@@ -143,6 +152,10 @@ class AdapterTrainingRecipe:
                 )
             data = data.model_copy(update={"samples_per_epoch": self.shards.train_samples})
         self.data_settings = data
+        self.weighting = WordWeighting.from_settings(self.settings, self.model.family)
+        if self.settings.token_weights and self.weighting is None:
+            family = self.model.family.name
+            print(f"token weights: not applied, a {family} loss cannot weight tokens")
         shards = self.shards
         size = (
             f", {shards.train_samples} samples, {shards.train_seconds / 3600:.2f} h"
@@ -170,6 +183,7 @@ class AdapterTrainingRecipe:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.position, self.history = state["step"], state["position"], state["history"]
+        self.history.setdefault("token_weighting", {})
         print(
             f"resumed at step {self.step} (epoch {self.position['epoch']}, "
             f"batch {self.position['batches']})",
@@ -191,6 +205,7 @@ class AdapterTrainingRecipe:
                 epoch=self.position["epoch"],
                 train=True,
                 skip=skip if workers <= 1 else 0,
+                weighting=self.weighting,
             )
             batches = iter(make_loader(dataset, workers, self.device.type == "cuda"))
             if workers > 1:  # worker interleaving is only reproduced by replaying it
@@ -209,17 +224,19 @@ class AdapterTrainingRecipe:
             self.position = {"epoch": self.position["epoch"] + 1, "batches": 0}
 
     def _next_batches(self, stream: Iterator[Batch]) -> list[Batch]:
-        """The ``grad_accum`` non-empty batches of one optimizer step; drop counts tallied."""
+        """The ``grad_accum`` non-empty batches of one optimizer step; drops and token weighting
+        outcomes tallied."""
         batches: list[Batch] = []
         while len(batches) < self.settings.grad_accum:
             batch = next(stream)
-            self._count_dropped(batch.dropped)
+            self._tally("dropped", batch.dropped)
+            self._tally("token_weighting", batch.token_weighting)
             if batch.size:
                 batches.append(batch)
         return batches
 
-    def _count_dropped(self, dropped: dict[str, int]) -> None:
-        self.history["dropped"] = dict(Counter(self.history["dropped"]) + Counter(dropped))
+    def _tally(self, name: str, counts: dict[str, int]) -> None:
+        self.history[name] = dict(Counter(self.history[name]) + Counter(counts))
 
     # ---- train ---------------------------------------------------------------------------
 
@@ -305,6 +322,7 @@ class AdapterTrainingRecipe:
             self.model.family,
             self.settings.seed,
             train=False,
+            weighting=self.weighting,
         )
         refs: list[str] = []
         hyps: list[str] = []
@@ -365,6 +383,7 @@ class AdapterTrainingRecipe:
             "eval": self.history["eval"],
             "final_eval": final,
             "dropped": self.history["dropped"],
+            "token_weighting": self.history["token_weighting"] if self.weighting else None,
             "audio_seconds": self.history["audio"],
             "session_seconds": seconds,
             "settings": self.settings.model_dump(),

@@ -107,6 +107,23 @@ class TrainSettings(Settings):
     bf16: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU).")
     save_every: int = Field(200, ge=1, description="Checkpoint every N steps (and at the end).")
     log_every: int = Field(50, ge=1, description="Progress line every N steps when not a TTY.")
+    token_weights: bool = Field(
+        True,
+        description="Token-level loss weights from the teacher's word confidences (Whisper "
+        "students; CTC losses cannot weight tokens and ignore it): only on samples that train on "
+        "the teacher's label and carry one confidence per word of their text.",
+    )
+    token_weight_floor: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Word weight at confidence 0, before each utterance's token weights are "
+        "scaled to mean 1: 0.1 keeps a tenfold range, as select's weight_floor does, without "
+        "silencing a word (a low-confidence word is often still right).",
+    )
+    token_weight_power: float = Field(
+        1.0, gt=0, description="Word weight = floor + (1-floor)·confidence**power."
+    )
     merge: bool = Field(
         False, description="Also write the base with the adapter merged in (OUT/merged)."
     )

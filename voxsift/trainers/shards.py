@@ -6,6 +6,18 @@ It reads shards and nothing else, so any folder of voxsift shards works, local o
 FLAC is decoded only once a sample's batch is formed, so skipping consumed batches on resume reads
 tar bytes but decodes nothing. A sample that cannot be used is counted by reason, never a crash;
 the counts ride on the next batch so that they also come back from worker processes.
+
+Token-level loss weights (Ask2Mask's confidence weighting, carried down from the utterance to its
+words) are decided here, per sample, and only for a family that can apply them (Whisper; a CTC
+loss sums over alignments, so it has no per-token term to weight). A sample gets them when it
+trains on the teacher's label (not a reference transcript) and carries one word confidence per
+whitespace word of its training text: each word weighs ``floor + (1 − floor) · conf ** power``,
+the family spreads that onto the word's tokens and scales the utterance's text tokens to mean 1.
+The sample's ``weight`` already says how much the utterance counts; token weights only move that
+weight between its words, so the sample's total weight never changes with them. Every other
+sample trains with uniform token weights, counted by why (see :data:`TOKEN_WEIGHTING`):
+normalization can change the word count ("5 p.m." → "five p m"), and then word confidences no
+longer say which word is which.
 """
 
 from __future__ import annotations
@@ -14,7 +26,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
 
@@ -23,10 +35,44 @@ import webdataset as wds
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from voxsift.schema import floored_weight
 from voxsift.shardio import SAMPLE_RATE, decode_flac
 from voxsift.trainers.buckets import bucket_bounds, bucketed
 from voxsift.trainers.locate import ShardSet
-from voxsift.trainers.settings import DataSettings
+from voxsift.trainers.settings import DataSettings, TrainSettings
+
+TOKEN_WEIGHTING = (
+    "weighted",
+    "reference_text",
+    "no_word_confidences",
+    "bad_word_confidences",
+    "word_count_mismatch",
+    "token_split_mismatch",
+)
+"""How a sample's token weights were decided: its own weights, or uniform for the named reason
+(``token_split_mismatch``: the word-by-word tokenization does not add up to the text's)."""
+
+
+@dataclass(frozen=True)
+class WordWeighting:
+    """Word loss weight from a teacher word confidence: ``floor + (1 − floor) · conf ** power``.
+
+    The same rule as select's utterance weight, for words: ``floor`` at confidence 0, 1 at 1,
+    never decreasing as the confidence grows.
+    """
+
+    floor: float = 0.1
+    power: float = 1.0
+
+    @classmethod
+    def from_settings(cls, settings: TrainSettings, family: Any) -> WordWeighting | None:
+        """The weighting in force, or None when it is off or the family cannot weight tokens."""
+        if not settings.token_weights or not getattr(family, "weights_tokens", False):
+            return None
+        return cls(settings.token_weight_floor, settings.token_weight_power)
+
+    def weight(self, confidence: float) -> float:
+        return floored_weight(confidence, self.floor, self.power)
 
 
 @dataclass(frozen=True)
@@ -38,6 +84,10 @@ class Utterance:
     text: str
     weight: float
     duration: float
+    token_weights: tuple[float, ...] | None = None
+    """The text tokens' loss weights (mean 1), None for uniform."""
+    token_weighting: str | None = None
+    """One of :data:`TOKEN_WEIGHTING`; None when token weighting is not in force."""
 
 
 @dataclass
@@ -50,6 +100,8 @@ class Batch:
     durations: list[float]
     inputs: dict[str, Tensor]
     dropped: dict[str, int] = field(default_factory=dict)
+    token_weighting: dict[str, int] = field(default_factory=dict)
+    """This batch's samples by :data:`TOKEN_WEIGHTING` outcome (empty when not in force)."""
 
     @property
     def size(self) -> int:
@@ -61,19 +113,22 @@ class Batch:
 
     def pin_memory(self) -> Batch:
         """Called by the DataLoader with ``pin_memory=True``: faster host-to-GPU copies."""
-        inputs = {k: v.pin_memory() for k, v in self.inputs.items()}
-        return Batch(self.keys, self.texts, self.weights, self.durations, inputs, self.dropped)
+        return replace(self, inputs={k: v.pin_memory() for k, v in self.inputs.items()})
 
     def to(self, device: torch.device) -> Batch:
         inputs = {k: v.to(device, non_blocking=True) for k, v in self.inputs.items()}
-        weights = self.weights.to(device)
-        return Batch(self.keys, self.texts, weights, self.durations, inputs, self.dropped)
+        return replace(self, inputs=inputs, weights=self.weights.to(device))
 
 
 def parse_sample(
-    sample: dict[str, Any], settings: DataSettings, family: Any, dropped: Counter
+    sample: dict[str, Any],
+    settings: DataSettings,
+    family: Any,
+    dropped: Counter,
+    weighting: WordWeighting | None = None,
 ) -> Utterance | None:
-    """A raw tar sample → Utterance, or None with the reason counted."""
+    """A raw tar sample → Utterance (with token weights under ``weighting``), or None with the
+    reason counted."""
     if "flac" not in sample or "json" not in sample:
         dropped["missing_member"] += 1
         return None
@@ -89,7 +144,32 @@ def parse_sample(
     if reason:
         dropped[reason] += 1
         return None
-    return Utterance(sample["__key__"], sample["flac"], text, weight, duration)
+    utterance = Utterance(sample["__key__"], sample["flac"], text, weight, duration)
+    if weighting is None:
+        return utterance
+    tokens, how = token_weights(meta, text, family, weighting)
+    return replace(utterance, token_weights=tokens, token_weighting=how)
+
+
+def token_weights(
+    meta: dict[str, Any], text: str, family: Any, weighting: WordWeighting
+) -> tuple[tuple[float, ...] | None, str]:
+    """The text tokens' weights of a sample (None: uniform) and how they were decided."""
+    if meta.get("text_status") == "reference" or meta.get("label_wer") is not None:
+        return None, "reference_text"  # word confidences, if any, are of the pseudo-label
+    confidences = meta.get("word_confidences")
+    if not confidences:
+        return None, "no_word_confidences"
+    if not isinstance(confidences, list) or not all(_probability(c) for c in confidences):
+        return None, "bad_word_confidences"
+    if len(confidences) != len(text.split()):
+        return None, "word_count_mismatch"
+    tokens = family.token_weights(text, [weighting.weight(float(c)) for c in confidences])
+    return (tokens, "weighted") if tokens is not None else (None, "token_split_mismatch")
+
+
+def _probability(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _unusable(text: Any, weight: float, duration: float, settings: DataSettings) -> str | None:
@@ -108,7 +188,8 @@ class ShardBatches(IterableDataset):
     """One epoch of batches from a list of shard URLs, reproducible from (seed, epoch, worker).
 
     ``family`` builds model inputs (it is pickled into workers); ``skip`` batches of this
-    process's stream are passed over without decoding, for resuming.
+    process's stream are passed over without decoding, for resuming; ``weighting`` turns on
+    token-level loss weights (see the module docstring).
     """
 
     def __init__(
@@ -120,10 +201,12 @@ class ShardBatches(IterableDataset):
         epoch: int = 0,
         train: bool = True,
         skip: int = 0,
+        weighting: WordWeighting | None = None,
     ) -> None:
         super().__init__()
         self.urls, self.settings, self.family = urls, settings, family
         self.seed, self.epoch, self.train, self.skip = seed, epoch, train, skip
+        self.weighting = weighting
 
     def _stream_seed(self) -> int:
         worker = get_worker_info()
@@ -156,7 +239,10 @@ class ShardBatches(IterableDataset):
         return iter(wds.WebDataset(self.urls, shardshuffle=shuffle or False, seed=seed, **common))
 
     def _utterances(self, dropped: Counter) -> Iterator[Utterance]:
-        parsed = (parse_sample(s, self.settings, self.family, dropped) for s in self._raw(dropped))
+        parsed = (
+            parse_sample(s, self.settings, self.family, dropped, self.weighting)
+            for s in self._raw(dropped)
+        )
         stream: Iterator[Utterance] = (u for u in parsed if u is not None)
         if self.train and self.settings.resampled:
             stream = islice(stream, self._samples_per_epoch())
@@ -200,7 +286,7 @@ class ShardBatches(IterableDataset):
             except (ValueError, RuntimeError):  # AudioError is a ValueError
                 dropped["bad_audio"] += 1
         texts = [u.text for u in kept]
-        inputs = self.family.collate(audio, texts) if kept else {}
+        inputs = self.family.collate(audio, texts, **self._token_weights(kept)) if kept else {}
         counts = dict(dropped)
         dropped.clear()
         return Batch(
@@ -210,7 +296,15 @@ class ShardBatches(IterableDataset):
             durations=[len(a) / SAMPLE_RATE for a in audio],
             inputs=inputs,
             dropped=counts,
+            token_weighting=dict(Counter(u.token_weighting for u in kept if u.token_weighting)),
         )
+
+    @staticmethod
+    def _token_weights(kept: list[Utterance]) -> dict[str, Any]:
+        """``collate``'s token weight argument, passed only when a sample of the batch has some."""
+        if all(u.token_weights is None for u in kept):
+            return {}
+        return {"token_weights": [u.token_weights for u in kept]}
 
 
 def _as_is(batch: Batch) -> Batch:

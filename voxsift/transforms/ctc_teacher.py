@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voxsift.transforms.inference import resolve_device
+from voxsift.asr.devices import resolve_device
 from voxsift.transforms.settings import LabelSettings
 from voxsift.transforms.teacher import Teacher, Transcript
 

@@ -28,8 +28,9 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 
+from voxsift.asr.devices import resolve_device
 from voxsift.schema import SAMPLE_RATE, Segment, training_text
-from voxsift.transforms.inference import CurateStep, SegmentHandler, resolve_device
+from voxsift.transforms.inference import CurateStep, SegmentHandler
 from voxsift.transforms.kinds import EMBEDDERS, parse_model
 from voxsift.transforms.settings import EmbedSettings
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from voxsift.asr.devices import resolve_device
 from voxsift.schema import SAMPLE_RATE, Segment
-from voxsift.transforms.inference import SegmentHandler, resolve_device
+from voxsift.transforms.inference import SegmentHandler
 from voxsift.transforms.kinds import ENHANCERS, ModelSpec
 from voxsift.transforms.quality import wada_snr
 from voxsift.transforms.settings import EnhanceSettings
@@ -131,7 +132,7 @@ class EnhanceHandler(SegmentHandler[Enhancer]):
     step = "enhance"
 
     def __init__(self, settings: EnhanceSettings):
-        super().__init__(settings.batch_size)
+        super().__init__(settings.batch_size, model_copies=settings.model_copies)
         self._settings = settings
         self._label = settings.spec.label
 

@@ -16,7 +16,6 @@ segments the model runs on.
 from __future__ import annotations
 
 import functools
-import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ ModelT = TypeVar("ModelT")
 NAMESPACE = "voxsift.curate"
 _WORK_WEIGHT = 8
 """Batch weight of a segment the model runs on; one it passes by weighs 1."""
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,40 +45,36 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def resolve_device(setting: str) -> str:
-    """The torch device to use: the GPU when asked for (or "auto") and present, else the CPU."""
-    import torch
-
-    if setting == "cpu":
-        return "cpu"
-    if torch.cuda.is_available():
-        return "cuda" if setting == "auto" else setting
-    if setting != "auto":
-        log.warning("device %r requested but no GPU is visible; running on the CPU", setting)
-    return "cpu"
-
-
 class SegmentHandler(ModelHandler[Segment, Any, ModelT]):
     """A RunInference handler from segments to new segments, with counting and fallback.
 
     Subclasses set ``step`` (the metrics namespace suffix and reject reason prefix) and override
     ``process_batch`` for a truly batched model or ``process_one`` for one record at a time.
     ``needs`` picks the segments the model runs on (e.g. those without a transcript); the others
-    pass unchanged and are counted as ``skipped``.
+    pass unchanged and are counted as ``skipped``. With ``model_copies`` the model lives in a
+    shared process and ``process_batch`` talks to it through a proxy: call its methods only.
     """
 
     step = "step"
 
-    def __init__(self, batch_size: int, needs: Callable[[Segment], bool] | None = None):
+    def __init__(
+        self,
+        batch_size: int,
+        needs: Callable[[Segment], bool] | None = None,
+        model_copies: int | None = None,
+    ):
         # fixed-size batches: BatchElements would otherwise start at one record and grow by timing
+        # model_copies set: Beam's large_model, the model shared by a worker's processes
+        sharing = {"large_model": model_copies is not None, "model_copies": model_copies}
         if needs is None:
-            super().__init__(min_batch_size=batch_size, max_batch_size=batch_size)
+            super().__init__(min_batch_size=batch_size, max_batch_size=batch_size, **sharing)
         else:
             weight = batch_size * _WORK_WEIGHT
             super().__init__(
                 min_batch_size=weight,
                 max_batch_size=weight,
                 element_size_fn=functools.partial(_batch_weight, needs),
+                **sharing,
             )
         self._needs = needs
 

@@ -116,7 +116,7 @@ class LabelHandler(SegmentHandler[Teacher]):
 
     def __init__(self, settings: LabelSettings):
         needs = functools.partial(needs_label, relabel_transcribed=settings.relabel_transcribed)
-        super().__init__(settings.batch_size, needs)
+        super().__init__(settings.batch_size, needs, settings.model_copies)
         self._settings = settings
 
     def load_model(self) -> Teacher:

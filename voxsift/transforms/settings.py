@@ -28,6 +28,23 @@ from voxsift.transforms.kinds import (
 )
 
 DEVICE_FORMS = "'auto', 'cpu', 'cuda' or 'cuda:N'"
+
+
+def model_copies_field():
+    """``model_copies``: Beam's ``large_model`` sharing, for workers with one or a few GPUs.
+
+    Unset, every SDK process of a worker loads its own model (Beam's default: right on CPUs).
+    Set to N, RunInference keeps N copies per worker machine, shared by all its processes
+    through ``multi_process_shared``, so eight processes on one GPU hold one model, not eight.
+    """
+    return Field(
+        None,
+        ge=1,
+        description="Models per worker machine, shared by its processes (Beam's large_model); "
+        "unset: one per process. Set 1 per GPU on GPU workers.",
+    )
+
+
 NEMO_LANGUAGES = (
     "ar", "de", "en", "es", "fr", "hi", "hu", "hy", "it", "ja", "ko", "pt", "rw", "sv", "vi", "zh",
 )  # fmt: skip
@@ -91,6 +108,8 @@ class SegmentSettings(Settings):
 
 class LoudnessSettings(Settings):
     enabled: bool = Field(True, description="Scale each segment towards target_lufs.")
+    # the same as audio.TARGET_LUFS / MAX_GAIN_DB, which `voxsift evaluate` applies; not
+    # imported, so that reading a config (and every --help) stays free of numpy
     target_lufs: float = Field(-23.0, le=0, description="EBU R128 programme loudness.")
     max_gain_db: float = Field(30.0, ge=0, description="Never amplify or cut by more.")
 
@@ -110,13 +129,18 @@ class QualitySettings(Settings):
 
 
 class EnhanceSettings(Settings):
-    method: str = Field("rnnoise", description=f"Denoiser: {forms(ENHANCERS, off=True)}.")
+    method: str = Field(
+        "none",
+        description=f"Denoiser: {forms(ENHANCERS, off=True)}. Off by default: every denoiser "
+        "raised the teacher's WER on noisy speech (README, bench/real_speech.py).",
+    )
     gate_margin_db: float = Field(
         1.0,
         description="Keep the enhanced audio only when the SNR estimate rises by at least this.",
     )
     batch_size: int = Field(8, gt=0, description="Segments per RunInference batch.")
     device: str = Field("auto", description=f"Torch device for demucs: {DEVICE_FORMS}.")
+    model_copies: int | None = model_copies_field()
 
     @field_validator("method")
     @classmethod
@@ -156,6 +180,7 @@ class LabelSettings(Settings):
         "float16 on a GPU.",
     )
     beam_size: int = Field(5, gt=0, le=16, description="faster-whisper: beam search width.")
+    model_copies: int | None = model_copies_field()
 
     @field_validator("teacher")
     @classmethod

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from voxsift.asr.devices import resolve_device
 from voxsift.schema import SAMPLE_RATE
-from voxsift.transforms.inference import resolve_device
 from voxsift.transforms.settings import LabelSettings
 from voxsift.transforms.teacher import Teacher, Transcript
 
