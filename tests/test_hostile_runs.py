@@ -117,6 +117,26 @@ def test_stage_folder_without_the_marker_is_not_deleted(tmp_path):
     assert os.listdir(tmp_path / "out" / "segments") == [workspace.OWNER_MARKER]
 
 
+def test_what_a_killed_write_left_behind_is_voxsifts_own(tmp_path):
+    """A run killed between writing a marker's temporary and renaming it leaves a stage folder
+    holding only ``..voxsift.tmp-<uuid>``: the resumed run clears it; a user's look-alike stays
+    foreign."""
+    out, leftover = tmp_path / "out", f".{workspace.OWNER_MARKER}.tmp-{'0a' * 16}"
+    (out / "shards").mkdir(parents=True)
+    workspace.claim_output(str(out))  # an earlier run's root
+    (out / "shards" / leftover).write_bytes(b"{")
+    (out / f".run.json.tmp-{'1b' * 16}").write_bytes(b"{")
+    workspace.clear_stage_folder(str(out / "shards"), "shard")
+    assert os.listdir(out / "shards") == [workspace.OWNER_MARKER]
+    workspace.check_output(str(out), [])
+    workspace.claim_output(str(out))
+    assert sorted(os.listdir(out)) == [workspace.OWNER_MARKER, "shards"]
+    (out / "valid").mkdir()
+    (out / "valid" / ".notes.tmp-mine").write_bytes(b"user data")
+    with pytest.raises(OutputError, match="valid stage will not delete them"):
+        workspace.clear_stage_folder(str(out / "valid"), "valid")
+
+
 def test_cli_refuses_an_overlapping_output_in_one_line(corpus, tmp_path, capsys):
     data = tmp_path / "data"
     manifest = _write_manifest(data / "pool.jsonl", _pool_lines(corpus, 2))

@@ -19,6 +19,7 @@ import glob
 import json
 import os
 import posixpath
+import re
 import stat
 import uuid
 from collections.abc import Callable, Iterator
@@ -261,6 +262,19 @@ def match_inputs(pattern: str) -> list[str]:
     return sorted(found)
 
 
+_TEMPORARY = re.compile(r"^\..+\.tmp-[0-9a-f]{32}$")
+
+
+def _temporary_name(name: str) -> str:
+    return f".{name}.tmp-{uuid.uuid4().hex}"
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of voxsift's atomic-write temporaries (``.NAME.tmp-<uuid>``),
+    which only a killed process leaves behind: voxsift's own, never a user's."""
+    return _TEMPORARY.match(name) is not None
+
+
 def write_bytes_atomic(path: str, data: bytes) -> None:
     """Write to a hidden temporary name in the same folder, then rename into place.
 
@@ -268,7 +282,7 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
     propagates, so nothing half-written is left behind under any name.
     """
     folder, name = FileSystems.split(path)
-    temporary = join(folder, f".{name}.tmp-{uuid.uuid4().hex}")
+    temporary = join(folder, _temporary_name(name))
     try:
         with FileSystems.create(temporary, compression_type=_RAW) as handle:
             handle.write(data)
@@ -285,7 +299,7 @@ def local_temporary(path: str | os.PathLike[str]) -> Iterator[str]:
     """A hidden temporary name beside a local ``path`` for a writer that needs a file name
     (soundfile, torch.save); renamed onto ``path`` when the block ends, removed if it fails."""
     folder, name = os.path.split(os.fspath(path))
-    temporary = os.path.join(folder, f".{name}.tmp-{uuid.uuid4().hex}")
+    temporary = os.path.join(folder, _temporary_name(name))
     try:
         yield temporary
         os.replace(temporary, path)

@@ -60,12 +60,24 @@ def _owned(folder: str) -> bool:
 
 
 def _entries(folder: str) -> list[str]:
-    """What a folder holds (any depth), without the lock file; empty for a missing folder."""
+    """What a folder holds (any depth), without the lock file and the temporaries of voxsift's
+    own atomic writes (a killed run leaves them); empty for a missing folder."""
     if io.is_remote(folder):
-        return [p for p, _ in io.match(io.join(folder, "**")) if io.basename(p) != LOCK_FILE]
-    if not os.path.isdir(folder):
+        found = [p for p, _ in io.match(io.join(folder, "**"))]
+    elif os.path.isdir(folder):
+        found = sorted(os.listdir(folder))
+    else:
         return []
-    return sorted(set(os.listdir(folder)) - {LOCK_FILE})
+    return [p for p in found if io.basename(p) != LOCK_FILE and not io.is_temporary(io.basename(p))]
+
+
+def _sweep_temporaries(folder: str) -> None:
+    """Remove the atomic-write temporaries a killed run left directly in a local ``folder``."""
+    if io.is_remote(folder) or not os.path.isdir(folder):
+        return
+    for name in os.listdir(folder):
+        if io.is_temporary(name):
+            os.remove(os.path.join(folder, name))
 
 
 def _mark(folder: str, role: str) -> None:
@@ -135,7 +147,8 @@ def _matches(spec: str) -> list[str]:
 
 
 def claim_output(output: str) -> None:
-    """Mark the (checked) output root as voxsift's."""
+    """Mark the (checked) output root as voxsift's, and sweep what a killed run left in it."""
+    _sweep_temporaries(output)
     if not _owned(output):
         _mark(output, "run")
 
