@@ -17,9 +17,7 @@ from typing import Any
 import numpy as np
 
 from voxsift import io
-from voxsift.audio import load_mono_16k, normalize_loudness
-from voxsift.trainers.evaluate import load_model, pick_device, score, transcribe
-from voxsift.transforms.settings import LoudnessSettings
+from voxsift.trainers.evaluate import load_model, pick_device, read_audio, score, transcribe
 
 BATCH = 16
 
@@ -34,13 +32,9 @@ class TestSet:
 
 
 def load_test_set(name: str, lines: Sequence[dict[str, Any]]) -> TestSet:
-    """Decode and normalize each manifest line's audio; ``ref_text`` is the reference."""
-    loudness = LoudnessSettings()
-    clips = []
-    for line in lines:
-        audio, _ = load_mono_16k(Path(line["audio"]).read_bytes())
-        audio, _, _ = normalize_loudness(audio, loudness.target_lufs, loudness.max_gain_db)
-        clips.append((audio, line["ref_text"]))
+    """Decode and normalize each manifest line's audio as ``voxsift evaluate`` does (curate's
+    loudness); ``ref_text`` is the reference."""
+    clips = [(read_audio(line["audio"]), line["ref_text"]) for line in lines]
     clips.sort(key=lambda clip: -len(clip[0]))  # similar lengths batch together: less padding
     return TestSet(name, [a for a, _ in clips], [t for _, t in clips])
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 
 import jiwer
 
@@ -71,3 +72,16 @@ def corpus_error_rates(references: list[str], hypotheses: list[str]) -> dict[str
         "wer": float(jiwer.wer(list(refs), list(hyps))),
         "cer": float(jiwer.cer(list(refs), list(hyps))),
     }
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's ρ of a teacher's confidence against its label WER, with tied values sharing
+    their mean rank (most label WERs are 0: ranking ties by position would invent a
+    correlation); None with fewer than 3 points or a constant side."""
+    import numpy as np
+    from scipy.stats import rankdata
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])

@@ -13,18 +13,14 @@ from typing import Any
 import numpy as np
 
 from voxsift import io
+from voxsift.evaltext import spearman
 
 COLUMNS = ["teacher", "pseudo_text", "confidence", "label_wer"]
 EXAMPLE_CHARS = 80
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
-    """Spearman's ρ with tied values sharing their mean rank (most label WERs are 0)."""
-    from scipy.stats import rankdata
-
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return None
-    return round(float(np.corrcoef(rankdata(x), rankdata(y))[0, 1]), 4)
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def _example(row: dict[str, Any]) -> dict[str, Any]:
@@ -54,8 +50,6 @@ def teacher_figures(output: str) -> dict[str, Any] | None:
         figures.update(
             median_label_wer=round(float(np.median(wer)), 4),
             mean_label_wer=round(float(wer.mean()), 4),
-            confidence_wer_spearman=_spearman(
-                np.array([r["confidence"] for r in scored], dtype=np.float64), wer
-            ),
+            confidence_wer_spearman=_rounded(spearman([r["confidence"] for r in scored], wer)),
         )
     return figures

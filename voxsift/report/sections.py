@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from voxsift.evaltext import spearman
 from voxsift.report import data, plots
 from voxsift.report.html import Section, absent, heading, image, paragraph, table
 
@@ -143,7 +144,7 @@ def confidence(run: data.RunData) -> Section:
     if not both.any():
         body.append(absent("No segment has both a reference transcript and a confidence."))
     else:
-        rho = _spearman(values[both], wer[both])
+        rho = spearman(values[both], wer[both])
         body.append(
             table(
                 ["segments with a reference", "mean WER", "Spearman ρ(conf, WER)"],
@@ -223,16 +224,6 @@ def _calibration_plot(run: data.RunData, fitted: dict[str, Any]) -> bytes:
         ends = (np.concatenate([[0.0], x, [1.0]]), np.concatenate([y[:1], y, y[-1:]]))
         curves[f"fitted ({fitted.get('method')})"] = ends
     return plots.scatter(points, "confidence", "label WER (clipped to 1)", curves=curves)
-
-
-def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
-    """Spearman's ρ; tied values share their mean rank (a label WER of 0 is common, and ranking
-    ties by position would invent a correlation)."""
-    from scipy.stats import rankdata
-
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return None
-    return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
 
 
 def training(run: data.RunData) -> Section:

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from voxsift.evaltext import spearman
 from voxsift.schema import training_text, uniform_hash
 from voxsift.selectors.candidates import Candidate
 from voxsift.selectors.options import CalibrationSettings
@@ -199,12 +200,3 @@ def _held_out(
         "mae": round(float(np.abs(predicted - test_y).mean()), 6),
         "mae_of_mean": round(float(np.abs(train_y.mean() - test_y).mean()), 6),
     }
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
-    """Spearman's ρ with tied values sharing their mean rank; None when undefined."""
-    from scipy.stats import rankdata
-
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return None
-    return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
